@@ -1,0 +1,68 @@
+"""The JAX oracle in its own process.
+
+Mixing XLA and torch (or OpenBLAS) in one process on 2 cores makes small torch calls
+60-100x slower: each library's thread pool keeps spinning after a call and starves the
+next. So JAX runs in a single worker process, pinned to the last CPU, and the harness
+submits cases to it asynchronously while it goes on with the implementation and torch.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from ..spec import ConvSpec
+
+
+def worker_cpu() -> int | None:
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[-1] if len(cpus) > 1 else None
+
+
+def _init(cpu):
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    from . import jax_oracle
+
+    jax_oracle._setup()
+
+
+def _evaluate(descriptor: str, x, w, b, gy) -> dict:
+    from . import jax_oracle
+
+    return jax_oracle.reference(ConvSpec.parse(descriptor), x, w, b, gy)
+
+
+def _settings() -> dict:
+    from . import jax_oracle
+
+    return jax_oracle.settings()
+
+
+class JaxWorker:
+    """One JAX process; ``submit`` returns a Future of {y, dx, dw, db} in float64."""
+
+    def __init__(self):
+        self._pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init, initargs=(worker_cpu(),),
+        )
+        self._settings: dict | None = None
+
+    def submit(self, spec: ConvSpec, x, w, b, gy) -> Future:
+        return self._pool.submit(_evaluate, spec.descriptor(), x, w, b, gy)
+
+    def settings(self) -> dict:
+        if self._settings is None:
+            self._settings = self._pool.submit(_settings).result()
+        return self._settings
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,100 @@
+"""Plugin discovery: the ``conv_oracle.impls`` entry-point group, or ``module:attr``.
+
+Built-in and third-party implementations take the same path. Loading is lazy and cached;
+a plugin that fails to import or is malformed becomes a RuntimeWarning naming it and an
+'unavailable' entry, and the others keep working.
+"""
+from __future__ import annotations
+
+import importlib
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
+
+from .plugin import ConvPlugin, validate_plugin
+
+GROUP = "conv_oracle.impls"
+
+
+class UnknownImplementationError(ValueError):
+    """An implementation name that no entry point provides."""
+
+
+class PluginLoadError(RuntimeError):
+    """A plugin that exists but cannot be imported or is not a valid ConvPlugin."""
+
+
+@dataclass
+class Entry:
+    name: str
+    target: str                        # "module:attr"
+    plugin: ConvPlugin | None = None
+    error: str | None = None           # why it is unavailable
+
+    @property
+    def available(self) -> bool:
+        return self.plugin is not None
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+_loaded: dict[str, Entry] = {}
+
+
+def names() -> list[str]:
+    return sorted(_entry_points())
+
+
+def _load_target(name: str, target: str, loader) -> Entry:
+    try:
+        plugin = validate_plugin(loader())
+    except Exception as exc:  # a broken plugin must not take the others down
+        error = f"{type(exc).__name__}: {exc}"
+        warnings.warn(f"conv-oracle plugin {name!r} ({target}) is unavailable: {error}", RuntimeWarning,
+                      stacklevel=3)
+        return Entry(name, target, None, error)
+    return Entry(name, target, plugin)
+
+
+def entry(name: str) -> Entry:
+    """Load one implementation by entry-point name or ``module:attr`` (cached)."""
+    if name in _loaded:
+        return _loaded[name]
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        result = _load_target(name, name, lambda: getattr(importlib.import_module(module), attr))
+        if result.plugin is not None:
+            result.name = result.plugin.name
+    else:
+        eps = _entry_points()
+        if name not in eps:
+            raise UnknownImplementationError(
+                f"unknown implementation {name!r}; known: {', '.join(names()) or '(none installed)'}; "
+                "or give an unpackaged plugin as module:attr"
+            )
+        result = _load_target(name, eps[name].value, eps[name].load)
+    _loaded[name] = result
+    return result
+
+
+def load(name: str) -> ConvPlugin:
+    """The plugin itself; PluginLoadError if it is unavailable."""
+    result = entry(name)
+    if result.plugin is None:
+        raise PluginLoadError(f"implementation {name!r} ({result.target}) is unavailable: {result.error}")
+    return result.plugin
+
+
+def all_entries() -> list[Entry]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # listed as unavailable instead
+        return [entry(n) for n in names()]
+
+
+def clear_cache() -> None:
+    _loaded.clear()
+    _entry_points.cache_clear()
