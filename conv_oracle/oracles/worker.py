@@ -19,6 +19,15 @@ def worker_cpu() -> int | None:
     return cpus[-1] if len(cpus) > 1 else None
 
 
+def pin_away_from_worker() -> set[int]:
+    """Keep the calling process off the worker's CPU; returns the previous affinity."""
+    previous = os.sched_getaffinity(0)
+    cpu = worker_cpu()
+    if cpu is not None:
+        os.sched_setaffinity(0, previous - {cpu})
+    return previous
+
+
 def _init(cpu):
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})

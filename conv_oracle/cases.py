@@ -1,0 +1,46 @@
+"""Input arrays for a case: (spec, seed, fill) -> x, w, b, gy in the spec's dtype.
+
+Deterministic, so a descriptor, a seed and a fill name reproduce a case exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .spec import ConvSpec
+
+FILLS = ("normal", "integer", "magnitudes")
+
+
+@dataclass(frozen=True)
+class CaseArrays:
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray | None
+    gy: np.ndarray
+
+    def as_float64(self) -> "CaseArrays":
+        """Exact float64 copies of the rounded inputs: what the truth is computed on."""
+        return CaseArrays(*(None if a is None else a.astype(np.float64) for a in
+                            (self.x, self.w, self.b, self.gy)))
+
+
+def _draw(rng: np.random.Generator, shape, fill: str) -> np.ndarray:
+    if fill == "normal":
+        return rng.standard_normal(shape)
+    if fill == "integer":  # benchdnn style: small integers, so direct sums are exact
+        return rng.integers(-3, 4, size=shape).astype(np.float64)
+    if fill == "magnitudes":  # each element scaled by 2^k, k in [-16, 16]
+        return rng.standard_normal(shape) * np.exp2(rng.integers(-16, 17, size=shape))
+    raise ValueError(f"unknown fill {fill!r}; known: {', '.join(FILLS)}")
+
+
+def make_arrays(spec: ConvSpec, seed: int, fill: str = "normal") -> CaseArrays:
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(spec.dtype)
+    x = _draw(rng, spec.x_shape, fill).astype(dtype)
+    w = _draw(rng, spec.w_shape, fill).astype(dtype)
+    b = _draw(rng, spec.b_shape, fill).astype(dtype) if spec.bias else None
+    gy = _draw(rng, spec.y_shape, fill).astype(dtype)
+    return CaseArrays(x, w, b, gy)
