@@ -26,21 +26,26 @@ class CaseArrays:
                             (self.x, self.w, self.b, self.gy)))
 
 
-def _draw(rng: np.random.Generator, shape, fill: str) -> np.ndarray:
+# exponent range of the "magnitudes" fill: products and sums stay finite and normal
+_MAGNITUDE_EXPONENT = {"float16": 4, "float32": 16, "float64": 16}
+
+
+def _draw(rng: np.random.Generator, shape, fill: str, dtype: str) -> np.ndarray:
     if fill == "normal":
         return rng.standard_normal(shape)
     if fill == "integer":  # benchdnn style: small integers, so direct sums are exact
         return rng.integers(-3, 4, size=shape).astype(np.float64)
-    if fill == "magnitudes":  # each element scaled by 2^k, k in [-16, 16]
-        return rng.standard_normal(shape) * np.exp2(rng.integers(-16, 17, size=shape))
+    if fill == "magnitudes":  # each element scaled by 2^k, k in [-16, 16] (f16: [-4, 4])
+        e = _MAGNITUDE_EXPONENT[dtype]
+        return rng.standard_normal(shape) * np.exp2(rng.integers(-e, e + 1, size=shape))
     raise ValueError(f"unknown fill {fill!r}; known: {', '.join(FILLS)}")
 
 
 def make_arrays(spec: ConvSpec, seed: int, fill: str = "normal") -> CaseArrays:
     rng = np.random.default_rng(seed)
     dtype = np.dtype(spec.dtype)
-    x = _draw(rng, spec.x_shape, fill).astype(dtype)
-    w = _draw(rng, spec.w_shape, fill).astype(dtype)
-    b = _draw(rng, spec.b_shape, fill).astype(dtype) if spec.bias else None
-    gy = _draw(rng, spec.y_shape, fill).astype(dtype)
+    x = _draw(rng, spec.x_shape, fill, spec.dtype).astype(dtype)
+    w = _draw(rng, spec.w_shape, fill, spec.dtype).astype(dtype)
+    b = _draw(rng, spec.b_shape, fill, spec.dtype).astype(dtype) if spec.bias else None
+    gy = _draw(rng, spec.y_shape, fill, spec.dtype).astype(dtype)
     return CaseArrays(x, w, b, gy)

@@ -1,0 +1,167 @@
+"""Command line: parses arguments and calls the modules that do the work.
+
+Bad input (malformed descriptor, unknown implementation, broken plugin, impossible spec,
+contradictory options) ends with a one-line error and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from . import registry
+from .cases import FILLS
+from .profiles import PROFILES
+from .spec import ConvSpec, SpecError
+
+console = Console(highlight=False)
+EXIT_FAIL, EXIT_USAGE, EXIT_ORACLES = 1, 2, 3
+
+
+class UsageError(ValueError):
+    pass
+
+
+def cmd_list(args) -> int:
+    table = Table(title="conv-oracle implementations")
+    for col in ("name", "status", "layout", "capabilities", "error model", "backward", "description"):
+        table.add_column(col, overflow="fold")
+    for e in registry.all_entries():
+        if e.plugin is None:
+            table.add_row(e.name, f"[red]unavailable[/red]: {e.error}", "", "", "", "", e.target)
+            continue
+        p = e.plugin
+        table.add_row(p.name, "[green]ok[/green]", p.layout, p.capabilities.summary(), p.error_model.describe(),
+                      p.backward_method or ("yes" if p.capabilities.backward else "no"), p.description)
+    console.print(table)
+    return 0
+
+
+def cmd_env(args) -> int:
+    from . import environment
+    from .oracles.worker import JaxWorker
+
+    with JaxWorker() as worker:
+        env = environment.describe(worker.settings())
+    console.print_json(json.dumps(env, default=str))
+    return 0
+
+
+def _summary_table(summary) -> Table:
+    table = Table(title=f"{summary.impl}: {summary.examples} examples, profile {summary.profile}")
+    for col in ("output", "checked", "failed", "max err/bound", "median err/bound", "exact (integer)"):
+        table.add_column(col)
+    for o in ("y", "dx", "dw", "db"):
+        vs = [v for r in summary.results for v in r.verdicts if v.output == o]
+        if not vs:
+            continue
+        failed = sum(not v.ok for v in vs)
+        ratios = sorted(v.max_ratio for v in vs)
+        medians = sorted(v.median_ratio for v in vs)
+        table.add_row(o, str(len(vs)), f"[red]{failed}[/red]" if failed else "0", f"{ratios[-1]:.3g}",
+                      f"{medians[len(medians) // 2]:.3g}", str(sum(v.exact_required for v in vs)))
+    return table
+
+
+def cmd_check(args) -> int:
+    from .oracles.worker import JaxWorker, pin_away_from_worker
+    from .runner import CrossCheck, run_case, single_threaded
+
+    if args.case is None and args.fill is not None:
+        raise UsageError("--fill only applies to a single --case")
+    plugin = registry.load(args.impl)
+    worker = None if args.no_jax else JaxWorker()
+    try:
+        if worker is not None:
+            worker.settings()           # start it before pinning ourselves away from its CPU
+            pin_away_from_worker()
+        if args.case is not None:
+            spec = ConvSpec.parse(args.case)
+            cross = CrossCheck(worker) if worker is not None else None
+            with single_threaded():
+                result = run_case(plugin, spec, args.seed or 0, args.fill or "normal", cross_check=cross)
+            disagreements = cross.drain() if cross else []
+            console.print(result.message() if not result.ok else
+                          f"[green]{result.status}[/green] {result.impl} {result.descriptor} "
+                          f"(seed {result.seed}, fill {result.fill})")
+            for v in result.verdicts:
+                if v.ok:
+                    console.print(f"  {v.output}: max err/bound {v.max_ratio:.3g}"
+                                  + (" (exact required)" if v.exact_required else ""))
+            for d in disagreements:
+                console.print(f"[yellow]{d.message()}[/yellow]")
+            return EXIT_FAIL if not result.ok else (EXIT_ORACLES if disagreements else 0)
+
+        from .fuzz import fuzz
+        from .stream import ResultStream
+
+        with ResultStream.open(args.jsonl) as stream:
+            summary = fuzz(plugin, profile=args.profile, examples=args.examples, seed=args.seed,
+                           jax_worker=worker, on_result=stream.write)
+    finally:
+        if worker is not None:
+            worker.close()
+    console.print(_summary_table(summary))
+    refused = sum(r.status == "refused" for r in summary.results)
+    console.print(f"declared-unsupported cases offered: {summary.honesty_examples}, refused cleanly: {refused}")
+    for failure in summary.failures:
+        console.print(f"[red]FAIL[/red] {failure.message()}")
+    for d in summary.disagreements:
+        console.print(f"[yellow]{d.message()}[/yellow]")
+    console.print(
+        f"{summary.impl}: {summary.examples} examples, {len(summary.failures)} failing (shrunk), "
+        f"{summary.cross_checked} cross-checked against JAX, {len(summary.disagreements)} oracle disagreements; "
+        f"{summary.rate:.0f} examples/s overall ({summary.examples / max(summary.seconds_before_drain, 1e-9):.0f}/s "
+        f"before waiting for the JAX worker), {summary.seconds:.1f} s")
+    if summary.failures:
+        return EXIT_FAIL
+    return EXIT_ORACLES if summary.disagreements else 0
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    return bench.main(args.rest) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="conv-oracle", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="implementations, capabilities, error models, load status").set_defaults(func=cmd_list)
+    sub.add_parser("env", help="oracle precision settings, versions, BLAS").set_defaults(func=cmd_env)
+    check = sub.add_parser("check", help="fuzz one implementation against torch and JAX")
+    check.add_argument("impl", help="entry-point name or module:attr")
+    check.add_argument("--examples", type=int, help="Hypothesis examples (default: the profile's)")
+    check.add_argument("--profile", choices=PROFILES, default="dev")
+    check.add_argument("--case", help="replay one descriptor instead of fuzzing")
+    check.add_argument("--seed", type=int, help="array seed with --case; Hypothesis seed otherwise")
+    check.add_argument("--fill", choices=FILLS, help="value fill with --case (default normal)")
+    check.add_argument("--no-jax", action="store_true", help="skip the JAX cross-check")
+    check.add_argument("--jsonl", help="stream one JSON line per case to this file")
+    check.set_defaults(func=cmd_check)
+    bench = sub.add_parser("bench", help="timing benchmark (see conv-oracle bench --help)", add_help=False)
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "examples", None) is not None and args.examples < 1:
+        parser.error("--examples must be at least 1")
+    try:
+        return args.func(args)
+    except (SpecError, UsageError, registry.UnknownImplementationError, registry.PluginLoadError) as exc:
+        print(f"conv-oracle: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("conv-oracle: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Per-case results streamed to a JSON-lines file as they are produced, so that nothing
+gathered so far is lost when a run is interrupted."""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+
+
+class ResultStream:
+    def __init__(self, handle=None):
+        self.handle = handle
+
+    def write(self, result) -> None:
+        if self.handle is not None:
+            self.handle.write(result.to_json() + "\n")
+            self.handle.flush()
+
+    @classmethod
+    @contextmanager
+    def open(cls, path: str | None):
+        if path is None:
+            yield cls()
+            return
+        with open(path, "a", encoding="utf-8") as handle:
+            yield cls(handle)
+
+
+def read(path: str) -> list[dict]:
+    """Records of a stream; a torn last line (the run was killed mid-write) is ignored."""
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return records
