@@ -10,6 +10,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import registry
@@ -18,6 +19,11 @@ from .profiles import PROFILES
 from .spec import ConvSpec, SpecError
 
 console = Console(highlight=False)
+
+
+def say(text: str) -> None:
+    """Plain text, never wrapped or parsed as markup: replay lines must stay copyable."""
+    console.print(text, markup=False, soft_wrap=True)
 EXIT_FAIL, EXIT_USAGE, EXIT_ORACLES = 1, 2, 3
 
 
@@ -26,17 +32,17 @@ class UsageError(ValueError):
 
 
 def cmd_list(args) -> int:
-    table = Table(title="conv-oracle implementations")
-    for col in ("name", "status", "layout", "capabilities", "error model", "backward", "description"):
-        table.add_column(col, overflow="fold")
     for e in registry.all_entries():
         if e.plugin is None:
-            table.add_row(e.name, f"[red]unavailable[/red]: {e.error}", "", "", "", "", e.target)
+            console.print(f"[bold]{escape(e.name)}[/bold]  [red]unavailable[/red]  ({escape(e.target)})")
+            say(f"    cause: {e.error}")
             continue
         p = e.plugin
-        table.add_row(p.name, "[green]ok[/green]", p.layout, p.capabilities.summary(), p.error_model.describe(),
-                      p.backward_method or ("yes" if p.capabilities.backward else "no"), p.description)
-    console.print(table)
+        console.print(f"[bold]{escape(p.name)}[/bold]  [green]ok[/green]  ({escape(e.target)}, layout {p.layout})")
+        for label, text in (("description", p.description), ("capabilities", p.capabilities.summary()),
+                            ("error model", p.error_model.describe()),
+                            ("backward", p.backward_method or ("yes" if p.capabilities.backward else "no"))):
+            say(f"    {label:13s}{text}")
     return 0
 
 
@@ -84,15 +90,17 @@ def cmd_check(args) -> int:
             with single_threaded():
                 result = run_case(plugin, spec, args.seed or 0, args.fill or "normal", cross_check=cross)
             disagreements = cross.drain() if cross else []
-            console.print(result.message() if not result.ok else
-                          f"[green]{result.status}[/green] {result.impl} {result.descriptor} "
-                          f"(seed {result.seed}, fill {result.fill})")
+            if result.ok:
+                console.print(f"[green]{result.status}[/green] {escape(result.impl)} {result.descriptor} "
+                              f"(seed {result.seed}, fill {result.fill})")
+            else:
+                say(result.message())
             for v in result.verdicts:
                 if v.ok:
                     console.print(f"  {v.output}: max err/bound {v.max_ratio:.3g}"
                                   + (" (exact required)" if v.exact_required else ""))
             for d in disagreements:
-                console.print(f"[yellow]{d.message()}[/yellow]")
+                say(d.message())
             return EXIT_FAIL if not result.ok else (EXIT_ORACLES if disagreements else 0)
 
         from .fuzz import fuzz
@@ -108,10 +116,10 @@ def cmd_check(args) -> int:
     refused = sum(r.status == "refused" for r in summary.results)
     console.print(f"declared-unsupported cases offered: {summary.honesty_examples}, refused cleanly: {refused}")
     for failure in summary.failures:
-        console.print(f"[red]FAIL[/red] {failure.message()}")
+        say("FAIL " + failure.message())
     for d in summary.disagreements:
-        console.print(f"[yellow]{d.message()}[/yellow]")
-    console.print(
+        say(d.message())
+    say(
         f"{summary.impl}: {summary.examples} examples, {len(summary.failures)} failing (shrunk), "
         f"{summary.cross_checked} cross-checked against JAX, {len(summary.disagreements)} oracle disagreements; "
         f"{summary.rate:.0f} examples/s overall ({summary.examples / max(summary.seconds_before_drain, 1e-9):.0f}/s "
@@ -119,6 +127,31 @@ def cmd_check(args) -> int:
     if summary.failures:
         return EXIT_FAIL
     return EXIT_ORACLES if summary.disagreements else 0
+
+
+def cmd_selftest(args) -> int:
+    from . import mutants, selftest
+
+    table = Table(title=f"harness mutation score (profile {args.profile})")
+    for col in ("mutant", "area", "verdict", "killed by", "examples", "evidence"):
+        table.add_column(col, overflow="fold")
+    names = args.mutant or None
+    outcomes = selftest.run_all(args.profile, names, on_outcome=lambda o: console.print(
+        f"{o.mutant}: {'killed by ' + o.check if o.killed else 'SURVIVED'} ({o.examples} examples)", markup=False))
+    for o in outcomes:
+        table.add_row(o.mutant, o.area, "[green]killed[/green]" if o.killed else "[red]survived[/red]",
+                      escape(o.check), str(o.examples), escape(o.evidence))
+    console.print(table)
+    killed = sum(o.killed for o in outcomes)
+    say(f"mutation score: {killed}/{len(outcomes)} killed ({100 * killed / max(len(outcomes), 1):.0f}%)")
+    false_alarms = []
+    if not names:
+        for variant in mutants.SUMMATION_ORDER_VARIANTS:
+            o = selftest.run_one(variant, args.profile)
+            say(f"correct variant {variant.name} ({variant.description}): "
+                + (f"FALSE ALARM by {o.check}: {o.evidence}" if o.killed else f"not flagged ({o.examples} examples)"))
+            false_alarms += [o] if o.killed else []
+    return 0 if killed == len(outcomes) and not false_alarms else EXIT_FAIL
 
 
 def cmd_bench(args) -> int:
@@ -142,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-jax", action="store_true", help="skip the JAX cross-check")
     check.add_argument("--jsonl", help="stream one JSON line per case to this file")
     check.set_defaults(func=cmd_check)
+    selftest = sub.add_parser("selftest", help="run the harness against planted bugs (mutation score)")
+    selftest.add_argument("--profile", choices=PROFILES, default="ci")
+    selftest.add_argument("--mutant", action="append", help="only this mutant (repeatable)")
+    selftest.set_defaults(func=cmd_selftest)
     bench = sub.add_parser("bench", help="timing benchmark (see conv-oracle bench --help)", add_help=False)
     bench.add_argument("rest", nargs=argparse.REMAINDER)
     bench.set_defaults(func=cmd_bench)

@@ -127,7 +127,8 @@ def build(name: str) -> type[ConvPlugin]:
     base = next(v for v in module.__dict__.values()
                 if isinstance(v, type) and issubclass(v, ConvPlugin) and v is not ConvPlugin
                 and v.__module__ == module.__name__)
-    return type(f"Mutant_{name}", (base,), {"name": f"mutant:{name}", "description": f"{m.target} with {m.description}"})
+    return type(f"Mutant_{name}", (base,), {"name": f"mutant-{name}", "description": f"{m.target} with {m.description}",
+                                            "registry_name": f"conv_oracle.mutants:{name}"})
 
 
 def __getattr__(name: str):

@@ -1,16 +1,21 @@
 """Plugin discovery: the ``conv_oracle.impls`` entry-point group, or ``module:attr``.
 
-Built-in and third-party implementations take the same path. Loading is lazy and cached;
+Built-in and third-party implementations take the same path; an unpackaged plugin is
+named ``module:attr`` (importable from the current directory) or ``path/to/file.py:attr``. Loading is lazy and cached;
 a plugin that fails to import or is malformed becomes a RuntimeWarning naming it and an
 'unavailable' entry, and the others keep working.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 
 from .plugin import ConvPlugin, validate_plugin
 
@@ -52,6 +57,7 @@ def names() -> list[str]:
 def _load_target(name: str, target: str, loader) -> Entry:
     try:
         plugin = validate_plugin(loader())
+        plugin.registry_name = name       # how to load it again: used in replay commands
     except Exception as exc:  # a broken plugin must not take the others down
         error = f"{type(exc).__name__}: {exc}"
         warnings.warn(f"conv-oracle plugin {name!r} ({target}) is unavailable: {error}", RuntimeWarning,
@@ -65,8 +71,8 @@ def entry(name: str) -> Entry:
     if name in _loaded:
         return _loaded[name]
     if ":" in name:
-        module, _, attr = name.partition(":")
-        result = _load_target(name, name, lambda: getattr(importlib.import_module(module), attr))
+        module, _, attr = name.rpartition(":")
+        result = _load_target(name, name, lambda: getattr(_import(module), attr))
         if result.plugin is not None:
             result.name = result.plugin.name
     else:
@@ -79,6 +85,22 @@ def entry(name: str) -> Entry:
         result = _load_target(name, eps[name].value, eps[name].load)
     _loaded[name] = result
     return result
+
+
+def _import(module: str):
+    """Import ``module`` (dotted name, found from the current directory too) or a ``.py`` file."""
+    if module.endswith(".py"):
+        path = Path(module).resolve()
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or not path.exists():
+            raise ImportError(f"no plugin file {module}")
+        loaded = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = loaded
+        spec.loader.exec_module(loaded)
+        return loaded
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return importlib.import_module(module)
 
 
 def load(name: str) -> ConvPlugin:

@@ -136,7 +136,7 @@ def run_case(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str = "normal"
     """Check one case. ``oracle(spec, x, w, b, gy) -> (truth, scale)`` defaults to torch
     float64; ``cross_check`` (a :class:`CrossCheck`) also sends the case to the JAX oracle."""
     backward = plugin.capabilities.backward if backward is None else backward
-    result = CaseResult(plugin.name, spec.descriptor(), seed, fill, PASS)
+    result = CaseResult(getattr(plugin, "registry_name", plugin.name), spec.descriptor(), seed, fill, PASS)
     arrays = make_arrays(spec, seed, fill)
     reasons = plugin.capabilities.unsupported_reasons(spec)
     result.unsupported = reasons
