@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
@@ -72,12 +73,36 @@ def _summary_table(summary) -> Table:
     return table
 
 
+@contextmanager
+def _executor(args, plugin):
+    """The isolated worker unless --trusted: a hanging or crashing plugin costs one case."""
+    if args.trusted:
+        yield None
+        return
+    from .isolation import IsolatedExecutor
+
+    with IsolatedExecutor(getattr(plugin, "registry_name", plugin.name), timeout=args.timeout,
+                          memory_limit=int(args.memory_limit * 2**20)) as executor:
+        yield executor
+
+
+def _check_budget(spec: ConvSpec, max_elements: int) -> None:
+    """Refuse a case larger than the work budget before any array is allocated."""
+    if spec.elements > max_elements:
+        raise UsageError(f"case {spec.descriptor()} needs {spec.elements} elements of x + w + y, over the budget "
+                         f"of {max_elements}: raise --max-elements if you mean it")
+
+
 def cmd_check(args) -> int:
     from .oracles.worker import JaxWorker, pin_away_from_worker
     from .runner import CrossCheck, run_case, single_threaded
 
     if args.case is None and args.fill is not None:
         raise UsageError("--fill only applies to a single --case")
+    if args.case is not None and (args.examples is not None or args.resume):
+        raise UsageError("--case replays one case: it does not combine with --examples or --resume")
+    if args.resume and args.profile != "ci" and args.seed is None:
+        raise UsageError("--resume needs a reproducible run: use --profile ci or give --seed")
     plugin = registry.load(args.impl)
     worker = None if args.no_jax else JaxWorker()
     try:
@@ -87,8 +112,10 @@ def cmd_check(args) -> int:
         if args.case is not None:
             spec = ConvSpec.parse(args.case)
             cross = CrossCheck(worker) if worker is not None else None
-            with single_threaded():
-                result = run_case(plugin, spec, args.seed or 0, args.fill or "normal", cross_check=cross)
+            _check_budget(spec, args.max_elements)
+            with single_threaded(), _executor(args, plugin) as executor:
+                result = run_case(plugin, spec, args.seed or 0, args.fill or "normal", cross_check=cross,
+                                  executor=executor)
             disagreements = cross.drain() if cross else []
             if result.ok:
                 console.print(f"[green]{result.status}[/green] {escape(result.impl)} {result.descriptor} "
@@ -104,11 +131,12 @@ def cmd_check(args) -> int:
             return EXIT_FAIL if not result.ok else (EXIT_ORACLES if disagreements else 0)
 
         from .fuzz import fuzz
-        from .stream import ResultStream
+        from .stream import ResultStream, recorded_results
 
-        with ResultStream.open(args.jsonl) as stream:
+        resume = recorded_results(args.resume, plugin) if args.resume else None
+        with ResultStream.open(args.jsonl) as stream, _executor(args, plugin) as executor:
             summary = fuzz(plugin, profile=args.profile, examples=args.examples, seed=args.seed,
-                           jax_worker=worker, on_result=stream.write)
+                           jax_worker=worker, on_result=stream.write, executor=executor, resume=resume)
     finally:
         if worker is not None:
             worker.close()
@@ -173,7 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, help="array seed with --case; Hypothesis seed otherwise")
     check.add_argument("--fill", choices=FILLS, help="value fill with --case (default normal)")
     check.add_argument("--no-jax", action="store_true", help="skip the JAX cross-check")
-    check.add_argument("--jsonl", help="stream one JSON line per case to this file")
+    check.add_argument("--jsonl", help="stream one JSON line per case to this file (appends)")
+    check.add_argument("--resume", help="reuse the results an interrupted run streamed to this JSONL file")
+    check.add_argument("--trusted", action="store_true",
+                       help="run the implementation in this process (faster; no protection from hangs or crashes)")
+    check.add_argument("--timeout", type=float, default=60.0, help="seconds per case in the worker (default 60)")
+    check.add_argument("--memory-limit", type=float, default=4096, help="MiB the worker may allocate (default 4096)")
+    check.add_argument("--max-elements", type=int, default=50_000_000,
+                       help="work budget of a --case replay, checked before allocation (default 5e7)")
     check.set_defaults(func=cmd_check)
     selftest = sub.add_parser("selftest", help="run the harness against planted bugs (mutation score)")
     selftest.add_argument("--profile", choices=PROFILES, default="ci")

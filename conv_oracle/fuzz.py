@@ -56,8 +56,13 @@ def _record(summary: FuzzSummary, result: CaseResult, on_result) -> None:
 
 
 def fuzz(plugin: ConvPlugin, *, profile: str = "dev", examples: int | None = None, seed: int | None = None,
-         jax_worker=None, on_result=None, honesty: bool = True) -> FuzzSummary:
-    """Fuzz ``plugin`` against the oracles; returns every result and the shrunk failures."""
+         jax_worker=None, on_result=None, honesty: bool = True, executor=None,
+         resume: dict | None = None) -> FuzzSummary:
+    """Fuzz ``plugin`` against the oracles; returns every result and the shrunk failures.
+
+    ``executor`` runs the plugin (default in process; see :mod:`conv_oracle.isolation`).
+    ``resume`` maps (descriptor, seed, fill) to results recorded by an interrupted run: those
+    cases are not run again, so a seeded or derandomized run resumes to the same summary."""
     profiles.load(profile)
     summary = FuzzSummary(plugin.name, profile)
     cross = CrossCheck(jax_worker) if jax_worker is not None else None
@@ -67,7 +72,11 @@ def fuzz(plugin: ConvPlugin, *, profile: str = "dev", examples: int | None = Non
         @given(strategy)
         def check(case):
             spec, case_seed, fill = case
-            result = run_case(plugin, spec, case_seed, fill, cross_check=cross)
+            recorded = resume.get((spec.descriptor(), case_seed, fill)) if resume else None
+            if recorded is not None:
+                result = recorded
+            else:
+                result = run_case(plugin, spec, case_seed, fill, cross_check=cross, executor=executor)
             setattr(summary, count_attr, getattr(summary, count_attr) + 1)
             _record(summary, result, on_result)
             if not result.ok:

@@ -23,6 +23,7 @@ from .spec import ConvSpec
 PASS, FAIL, REFUSED = "pass", "fail", "refused"
 # Failure kinds beyond the per-output verdict kinds (bound, shape, dtype, nonfinite, ...)
 RAISED, MUTATED, ALIASED = "raised", "mutated-input", "aliases-input"
+MEMORY, HANG, CRASHED = "memory-limit", "hang", "crashed"
 ANSWERED_UNSUPPORTED, REFUSED_SUPPORTED = "answered-unsupported", "refused-supported"
 
 
@@ -131,45 +132,73 @@ def call_plugin(plugin: ConvPlugin, spec: ConvSpec, arrays: CaseArrays, backward
     return _from_layout(plugin.layout, out), given, before
 
 
+@dataclass
+class Execution:
+    """What calling the plugin produced, before any comparison."""
+
+    out: dict | None = None
+    error_kind: str = ""          # "" | not-supported | raised | memory-limit | hang | crashed
+    error: str = ""
+    mutated: bool = False
+    aliased: str = ""             # name of an output that shares memory with an input
+
+
+def execute(plugin: ConvPlugin, spec: ConvSpec, arrays: CaseArrays, backward: bool) -> Execution:
+    """Run the plugin in this process and check mutation and aliasing where memory is visible."""
+    try:
+        out, given, before = call_plugin(plugin, spec, arrays, backward)
+    except NotSupported as exc:
+        return Execution(error_kind="not-supported", error=str(exc))
+    except MemoryError as exc:
+        return Execution(error_kind=MEMORY, error=f"MemoryError: {exc}")
+    except Exception as exc:
+        return Execution(error_kind=RAISED, error=f"{type(exc).__name__}: {exc}\n"
+                         + "".join(traceback.format_exc(limit=-3)))
+    aliased = next((name for name, value in out.items() if isinstance(value, np.ndarray)
+                    and any(np.shares_memory(value, a) for a in given)), "")
+    return Execution(out, mutated=_snapshot(given) != before, aliased=aliased)
+
+
 def run_case(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str = "normal", *,
-             backward: bool | None = None, oracle=None, cross_check=None) -> CaseResult:
+             backward: bool | None = None, oracle=None, cross_check=None, executor=None) -> CaseResult:
     """Check one case. ``oracle(spec, x, w, b, gy) -> (truth, scale)`` defaults to torch
-    float64; ``cross_check`` (a :class:`CrossCheck`) also sends the case to the JAX oracle."""
+    float64; ``cross_check`` (a :class:`CrossCheck`) also sends the case to the JAX oracle;
+    ``executor(spec, arrays, backward) -> Execution`` runs the plugin (default: in process,
+    see :mod:`conv_oracle.isolation` for a worker process with a timeout and a memory limit)."""
     backward = plugin.capabilities.backward if backward is None else backward
+    run = executor or (lambda spec_, arrays_, backward_: execute(plugin, spec_, arrays_, backward_))
     result = CaseResult(getattr(plugin, "registry_name", plugin.name), spec.descriptor(), seed, fill, PASS)
     arrays = make_arrays(spec, seed, fill)
     reasons = plugin.capabilities.unsupported_reasons(spec)
     result.unsupported = reasons
     if reasons:  # declared unsupported: the plugin must refuse, not answer
-        try:
-            call_plugin(plugin, spec, arrays, backward=False)
-        except NotSupported:
+        done = run(spec, arrays, False)
+        declared = f"declared unsupported ({'; '.join(reasons)}) but"
+        if done.error_kind == "not-supported":
             result.status = REFUSED
-        except Exception as exc:
-            result.status, result.kind = FAIL, RAISED
-            result.detail = f"declared unsupported ({'; '.join(reasons)}) but raised {type(exc).__name__}: {exc} instead of NotSupported"
+        elif done.error_kind:
+            result.status, result.kind = FAIL, done.error_kind
+            result.detail = f"{declared} failed instead of raising NotSupported: {done.error}"
         else:
             result.status, result.kind = FAIL, ANSWERED_UNSUPPORTED
-            result.detail = f"declared unsupported ({'; '.join(reasons)}) but returned an answer instead of raising NotSupported"
+            result.detail = f"{declared} returned an answer instead of raising NotSupported"
         return result
 
-    try:
-        out, given, before = call_plugin(plugin, spec, arrays, backward)
-    except NotSupported as exc:
-        result.status, result.kind, result.detail = FAIL, REFUSED_SUPPORTED, f"raised NotSupported for a declared-supported case: {exc}"
+    done = run(spec, arrays, backward)
+    if done.error_kind == "not-supported":
+        result.status, result.kind = FAIL, REFUSED_SUPPORTED
+        result.detail = f"raised NotSupported for a declared-supported case: {done.error}"
         return result
-    except Exception as exc:
-        result.status, result.kind = FAIL, RAISED
-        result.detail = f"raised {type(exc).__name__}: {exc}\n" + "".join(traceback.format_exc(limit=-3))
+    if done.error_kind:
+        result.status, result.kind, result.detail = FAIL, done.error_kind, done.error
         return result
-
-    if _snapshot(given) != before:
+    if done.aliased:   # checked first: writing an output into an input also mutates it
+        result.status, result.kind, result.detail = FAIL, ALIASED, f"output {done.aliased} shares memory with an input"
+        return result
+    if done.mutated:
         result.status, result.kind, result.detail = FAIL, MUTATED, "an input array was modified in place"
         return result
-    for name, value in out.items():
-        if isinstance(value, np.ndarray) and any(np.shares_memory(value, a) for a in given):
-            result.status, result.kind, result.detail = FAIL, ALIASED, f"output {name} shares memory with an input"
-            return result
+    out = done.out
 
     arrays64 = arrays.as_float64()
     if oracle is None:

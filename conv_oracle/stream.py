@@ -35,3 +35,24 @@ def read(path: str) -> list[dict]:
             except json.JSONDecodeError:
                 break
     return records
+
+
+def recorded_results(path: str, plugin) -> dict:
+    """{(descriptor, seed, fill): CaseResult} of ``plugin`` from a stream, for ``--resume``."""
+    from .compare import Verdict
+    from .runner import CaseResult
+
+    name = getattr(plugin, "registry_name", plugin.name)
+    out = {}
+    try:
+        records = read(path)
+    except FileNotFoundError:
+        return out
+    for r in records:
+        if r.get("impl") != name:
+            continue
+        verdicts = [Verdict(**{**v, "worst_index": tuple(v["worst_index"]) if v["worst_index"] is not None else None})
+                    for v in r["verdicts"]]
+        fields = {k: r[k] for k in ("impl", "descriptor", "seed", "fill", "status", "kind", "detail", "unsupported")}
+        out[(r["descriptor"], r["seed"], r["fill"])] = CaseResult(**fields, verdicts=verdicts)
+    return out
