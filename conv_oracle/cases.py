@@ -10,7 +10,7 @@ import numpy as np
 
 from .spec import ConvSpec
 
-FILLS = ("normal", "integer", "magnitudes")
+FILLS = ("normal", "integer", "magnitudes", "nonfinite")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ _MAGNITUDE_EXPONENT = {"float16": 4, "float32": 16, "float64": 16}
 
 
 def _draw(rng: np.random.Generator, shape, fill: str, dtype: str) -> np.ndarray:
-    if fill == "normal":
+    if fill in ("normal", "nonfinite"):
         return rng.standard_normal(shape)
     if fill == "integer":  # benchdnn style: small integers, so direct sums are exact
         return rng.integers(-3, 4, size=shape).astype(np.float64)
@@ -45,6 +45,9 @@ def make_arrays(spec: ConvSpec, seed: int, fill: str = "normal") -> CaseArrays:
     rng = np.random.default_rng(seed)
     dtype = np.dtype(spec.dtype)
     x = _draw(rng, spec.x_shape, fill, spec.dtype).astype(dtype)
+    if fill == "nonfinite":  # a few NaN/+Inf/-Inf in x: output positions must match the oracle's
+        spots = rng.choice(x.size, size=max(1, x.size // 50), replace=False)
+        x.flat[spots] = rng.choice(np.array([np.nan, np.inf, -np.inf], dtype=dtype), size=spots.size)
     w = _draw(rng, spec.w_shape, fill, spec.dtype).astype(dtype)
     b = _draw(rng, spec.b_shape, fill, spec.dtype).astype(dtype) if spec.bias else None
     gy = _draw(rng, spec.y_shape, fill, spec.dtype).astype(dtype)

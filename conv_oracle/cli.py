@@ -149,7 +149,8 @@ def cmd_check(args) -> int:
         say(d.message())
     say(
         f"{summary.impl}: {summary.examples} examples, {len(summary.failures)} failing (shrunk), "
-        f"{summary.cross_checked} cross-checked against JAX, {len(summary.disagreements)} oracle disagreements; "
+        f"{summary.cross_checked} cross-checked against JAX ({summary.cross_skipped_nonfinite} NaN/Inf-input cases "
+        f"not: see README), {len(summary.disagreements)} oracle disagreements; "
         f"{summary.rate:.0f} examples/s overall ({summary.examples / max(summary.seconds_before_drain, 1e-9):.0f}/s "
         f"before waiting for the JAX worker), {summary.seconds:.1f} s")
     if summary.failures:

@@ -37,6 +37,7 @@ class FuzzSummary:
     failures: list[CaseResult] = field(default_factory=list)        # minimal, after shrinking
     disagreements: list[Disagreement] = field(default_factory=list)
     cross_checked: int = 0
+    cross_skipped_nonfinite: int = 0        # NaN/Inf-input cases the JAX canonical form cannot judge
     seconds: float = 0.0
     seconds_before_drain: float = 0.0
 
@@ -105,6 +106,7 @@ def fuzz(plugin: ConvPlugin, *, profile: str = "dev", examples: int | None = Non
     if cross is not None:
         summary.disagreements = cross.drain()
         summary.cross_checked = cross.checked
+        summary.cross_skipped_nonfinite = cross.skipped_nonfinite
     summary.seconds = time.perf_counter() - start
     return summary
 

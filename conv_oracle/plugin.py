@@ -33,6 +33,7 @@ class Capabilities:
     kernel_min: int = 1
     kernel_max: int | None = None          # per side
     max_elements: int | None = None        # elements of x + w + y
+    nonfinite_inputs: bool = True          # NaN/Inf in x land exactly where a direct sum puts them
     notes: str = ""
 
     def unsupported_reasons(self, spec: ConvSpec) -> list[str]:
@@ -72,6 +73,8 @@ class Capabilities:
         ]
         if self.max_elements:
             parts.append(f"<= {self.max_elements} elements")
+        if not self.nonfinite_inputs:
+            parts.append("NaN/Inf inputs not declared")
         return ", ".join(parts)
 
 

@@ -280,8 +280,14 @@ class CrossCheck:
         self.worker = worker
         self.pending = []
         self.checked = 0
+        self.skipped_nonfinite = 0
 
     def submit(self, spec, seed, fill, arrays64: CaseArrays, truth, ctx) -> None:
+        if fill == "nonfinite":
+            # The canonical JAX problem multiplies padding zeros by the inputs, and 0*Inf is
+            # NaN: its NaN/Inf pattern is not the direct convolution's, so it cannot judge these.
+            self.skipped_nonfinite += 1
+            return
         future = self.worker.submit(spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)
         self.pending.append((spec, seed, fill, truth, ctx, future))
 

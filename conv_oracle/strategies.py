@@ -84,11 +84,14 @@ def seeds():
     return st.integers(0, 2**32 - 1)
 
 
-def fills():
+def fills(capabilities: Capabilities | None = None):
+    """Value fills; NaN/Inf inputs only for plugins that declare they place them exactly."""
+    if capabilities is not None and not capabilities.nonfinite_inputs:
+        return st.sampled_from(tuple(f for f in FILLS if f != "nonfinite"))
     return st.sampled_from(FILLS)
 
 
 @st.composite
 def cases(draw, capabilities: Capabilities | None = None, **limits):
     """(spec, seed, fill): everything needed to rebuild a case's arrays."""
-    return draw(specs(capabilities, **limits)), draw(seeds()), draw(fills())
+    return draw(specs(capabilities, **limits)), draw(seeds()), draw(fills(capabilities))

@@ -12,6 +12,8 @@ equivalent *canonical* problem whose shapes fall into a few buckets:
 
 Each rewrite only adds exact zeros, so the cropped result is the same mathematical
 quantity; the JAX answer is therefore also a metamorphic check of the torch oracle.
+The one exception is non-finite input: 0 * Inf = NaN spreads from the added zeros, so
+cases with NaN/Inf inputs are judged by the torch oracle alone.
 Compiled functions are kept in memory and in JAX's persistent compilation cache.
 """
 from __future__ import annotations
