@@ -1,0 +1,167 @@
+"""Command-line glue for the reports: ``conv-oracle report`` and the timing report of
+``conv-oracle bench``. ``cli.py`` wires them with one line each:
+
+* ``add_report_parser(sub)`` adds the ``report`` sub-command (handler :func:`cmd_report`);
+* :func:`cmd_bench_report` runs the bench options (``conv_oracle.bench.build_parser`` plus
+  :func:`add_bench_report_options`) and writes ``reports/timing.{json,md,html}``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+DEFAULT_OUT = "reports"
+
+
+def add_report_parser(subparsers) -> argparse.ArgumentParser:
+    from .profiles import PROFILES
+
+    p = subparsers.add_parser("report", help="conformance report of every (or the named) implementation "
+                                             "-> reports/conformance.{json,md,html}")
+    p.add_argument("--impl", action="append", metavar="NAME",
+                   help="implementation (entry-point name or module:attr); repeatable; default: all registered")
+    p.add_argument("--profile", choices=PROFILES, default="ci", help="Hypothesis profile (default ci)")
+    p.add_argument("--examples", type=int, help="Hypothesis examples per implementation (default: the profile's)")
+    p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0): same seed, same verdicts")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT}/)")
+    p.add_argument("--no-studies", action="store_true", help="skip the Winograd accuracy and FFT tightness studies")
+    p.add_argument("--no-jax", action="store_true", help="skip the JAX cross-check of the oracle")
+    p.add_argument("--strict", action="store_true", help="exit 1 when an implementation fails or is unavailable")
+    p.set_defaults(func=cmd_report)
+    return p
+
+
+def cmd_report(args) -> int:
+    """Build and write the conformance report. The report is written even when implementations
+    fail; the exit code is 0 unless --strict (1: failures or unavailable plugins; 3: the oracles
+    disagree)."""
+    from rich.console import Console
+
+    from .report import build_conformance, write_conformance
+
+    if args.examples is not None and args.examples < 1:
+        print("conv-oracle report: error: --examples must be at least 1", file=sys.stderr)
+        return 2
+    console = Console(highlight=False)
+    report = build_conformance(args.impl, args.profile, args.examples, args.seed,
+                               jax=not args.no_jax, studies=not args.no_studies)
+    paths = write_conformance(report, args.out)
+    s = report["summary"]
+    console.print(f"passing: {', '.join(s['passing']) or '-'}; failing: {', '.join(s['failing']) or '-'}; "
+                  f"unavailable: {', '.join(s['unavailable']) or '-'}; {s['failures']} minimal failures, "
+                  f"{s['disagreements']} oracle disagreements; {report['run']['seconds']} s")
+    for e in report["implementations"]:
+        for f in e.get("failures", []):
+            console.print(f"[red]FAIL[/red] {e['name']} {f['descriptor']} ({f['kind']}, {f['outputs']})\n"
+                          f"  replay: {f['replay']}")
+    for key, data in report["studies"].items():
+        if "unavailable" in data:
+            console.print(f"[yellow]study {key} unavailable[/yellow]: {data['unavailable']}")
+    console.print("wrote " + ", ".join(paths.values()))
+    if not args.strict:
+        return 0
+    if s["failing"] or s["unavailable"]:
+        return 1
+    return 3 if s["disagreements"] else 0
+
+
+# ---- timing -------------------------------------------------------------------------------------
+def add_bench_report_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options the timing report adds to ``conv_oracle.bench.build_parser()``."""
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT}/)")
+    parser.add_argument("--no-report", action="store_true", help="print the table only; write no report")
+    parser.add_argument("--no-crossover", action="store_true", help="skip the crossover sweep over kernel sizes")
+    parser.add_argument("--no-accuracy", action="store_true",
+                        help="skip the accuracy measurement of the speed-vs-accuracy plot")
+    parser.add_argument("--from-json", metavar="PATH", help="render a report from a saved bench JSON, timing nothing")
+    return parser
+
+
+def _bench_settings(args) -> dict:
+    """The same defaults as ``conv_oracle.bench.main``: --quick is seconds, --full is everything."""
+    from . import bench
+
+    layers = bench._split([args.layers] if args.layers else None, list(bench.LAYERS))
+    dtypes = bench._split(args.dtype, ["f32"])
+    modes = bench._split(args.mode, ["fwd"])
+    repeats, gap, sgemm_n = args.repeats or 7, args.gap, 2048
+    if args.quick:
+        layers = bench._split([args.layers] if args.layers else None, ["c", "h"])
+        repeats, gap, sgemm_n = args.repeats or 3, min(gap, 0.05), 512
+    if args.full:
+        dtypes = bench._split(args.dtype, ["f32", "f64"])
+        modes = bench._split(args.mode, list(bench.MODES))
+    for name, values, allowed in (("layer", layers, bench.LAYERS), ("dtype", dtypes, ("f32", "f64")),
+                                  ("mode", modes, bench.MODES)):
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise ValueError(f"unknown {name} {', '.join(bad)}; choose from {', '.join(allowed)}")
+    return dict(layers=layers, dtypes=dtypes, modes=modes, repeats=repeats, gap=gap, sgemm_n=sgemm_n)
+
+
+def cmd_bench_report(args) -> int:
+    """``conv-oracle bench [bench options] [--out DIR] [--no-report] ...``: time, then write the
+    timing report. ``args.rest`` holds the raw options (cli.py passes them through)."""
+    import json
+
+    from . import bench
+    from .timing_report import build_timing, default_impls, write_timing
+
+    argv = list(getattr(args, "rest", None) or [])
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    parser = add_bench_report_options(bench.build_parser())
+    opts = parser.parse_args(argv)
+    if opts.from_json:
+        with open(opts.from_json, encoding="utf-8") as fh:
+            data = json.load(fh)
+        report = data if "bench" in data else build_timing(data, crossover=False, accuracy=False)
+        paths = write_timing(report, opts.out)
+        print("wrote " + ", ".join(paths.values()))
+        return 0
+    try:
+        settings = _bench_settings(opts)
+    except ValueError as exc:
+        print(f"conv-oracle bench: {exc}", file=sys.stderr)
+        return 2
+    impls = bench._split(opts.impl, default_impls())
+    t0 = time.perf_counter()
+    data = bench.run_bench(impls, settings["layers"], settings["dtypes"], settings["modes"], settings["repeats"],
+                           gap=settings["gap"], sgemm_n=settings["sgemm_n"],
+                           progress=lambda rows: print(bench.format_rows(rows), flush=True))
+    data["options"] = {"quick": opts.quick, "full": opts.full, **settings}
+    if opts.json:
+        text = json.dumps(data, indent=1)
+        if opts.json == "-":
+            print(text)
+        else:
+            with open(opts.json, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+    if opts.no_report:
+        return 0
+    report = build_timing(data, crossover=not opts.no_crossover, accuracy=not opts.no_accuracy,
+                          quick=opts.quick, full=opts.full, repeats=settings["repeats"], gap=settings["gap"])
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    paths = write_timing(report, opts.out)
+    print("wrote " + ", ".join(paths.values()))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Stand-alone entry (``python -m conv_oracle.report_cli report ...``) until cli.py wires it."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # argparse's REMAINDER does not capture a leading option (--quick)
+        return cmd_bench_report(argparse.Namespace(rest=argv[1:]))
+    parser = argparse.ArgumentParser(prog="conv-oracle")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_report_parser(sub)
+    sub.add_parser("bench", help="timing benchmark and report (see bench --help)")
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
