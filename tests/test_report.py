@@ -1,0 +1,249 @@
+"""The conformance and timing reports, on real small runs (real plugins, real oracles).
+
+Two deliberately wrong plugins live here, loaded by the report as ``module:attr`` like any
+third-party plugin: one forgets the bias (a numerical failure the report must list with a
+replay command), one declares no dilation yet answers dilated cases (an "answered" cell).
+"""
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conv_oracle import report as R
+from conv_oracle import registry, report_cli
+from conv_oracle.plugin import Capabilities
+from conv_oracle.runner import run_case
+from conv_oracle.spec import ConvSpec
+from impls.loop import LoopConv
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+class ForgetsBias(LoopConv):
+    name = "test-forgets-bias"
+    description = "loop, but the forward drops the bias"
+
+    def forward(self, x, w, b, spec):
+        y = super().forward(x, w, b, spec)
+        return y if b is None else y - b[None, :, None, None]
+
+
+class AnswersDilation(LoopConv):
+    name = "test-answers-dilation"
+    description = "loop declaring no dilation (and no backward) but answering dilated cases anyway"
+    capabilities = Capabilities(dtypes=("float32", "float64"), max_dilation=1, backward=False,
+                                max_elements=2_000_000)
+
+    def check_supported(self, spec, *, backward=False):
+        if spec.dtype not in self.capabilities.dtypes:        # refuses float16, "forgets" dilation
+            super().check_supported(spec, backward=backward)
+
+
+IMPLS = ["loop", f"{__name__}:ForgetsBias", f"{__name__}:AnswersDilation", "no_such_module_xyz:Plugin"]
+EXAMPLES = 20
+SMALL_STUDIES = {"winograd_accuracy": {"channels": (16,), "tiles": (2, 4)},
+                 "fft_tightness": {"count": 8, "layers": (), "half_scaled": ("n1c4h32w32f4k9p4b0 f32",)}}
+
+
+@pytest.fixture(scope="module")
+def report():
+    return R.build_conformance(IMPLS, "ci", EXAMPLES, seed=0, studies=SMALL_STUDIES, progress=False)
+
+
+@pytest.fixture(scope="module")
+def written(report, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    return R.write_conformance(report, str(out))
+
+
+def by_name(report, name):
+    return next(e for e in report["implementations"] if e["name"] == name)
+
+
+def _strict_json(path):
+    def no_constant(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh, parse_constant=no_constant)
+
+
+def test_json_follows_the_documented_structure(written, report):
+    data = _strict_json(written["json"])
+    assert data["schema"] == "conv-oracle/conformance/1"
+    for key in ("created", "run", "environment", "outputs", "features", "states", "implementations",
+                "disagreements", "studies", "summary"):
+        assert key in data, key
+    assert data["outputs"] == ["y", "dx", "dw", "db"]
+    features = [f["id"] for f in data["features"]]
+    assert {"stride", "asymmetric_padding", "dilation", "groups", "float32", "float64", "float16", "bias"} <= set(features)
+    states = {s["id"] for s in data["states"]}
+    assert states == {"pass", "fail", "refused", "answered", "not-exercised"}
+    assert data["run"]["profile"] == "ci" and data["run"]["seed"] == 0
+    assert data["environment"]["numpy"] == np.__version__ and data["environment"]["blas"] is not None
+    assert data["environment"]["jax_oracle"]["jax_enable_x64"] is True
+    for e in data["implementations"]:
+        assert e["status"] in ("pass", "fail", "unavailable", "error")
+        if e["status"] in ("unavailable", "error"):
+            assert e["error"]
+            continue
+        assert e["examples"] >= 1 and e["cases"] >= e["examples"]
+        for o in data["outputs"]:
+            for f in features:
+                cell = e["matrix"][o][f]
+                assert cell["state"] in states
+                assert all(isinstance(cell[k], int) for k in ("pass", "fail", "refused", "answered"))
+        for o, s in e["errors"].items():
+            assert o in data["outputs"] and s["checked"] >= s["failed"] >= 0
+            assert s["max_ratio"] is None or s["max_ratio"] == "inf" or s["max_ratio"] >= s["median_ratio"]
+        for f in e["failures"]:
+            ConvSpec.parse(f["descriptor"])
+            assert f["replay"].startswith("conv-oracle check ")
+    assert data["summary"]["implementations"] == len(IMPLS)
+    assert data == json.loads(json.dumps(report))  # what was written is the report
+
+
+def test_failing_plugin_is_listed_with_a_replayable_minimal_failure(report, written):
+    e = by_name(report, "test-forgets-bias")
+    assert e["status"] == "fail" and e["failures"]
+    f = e["failures"][0]
+    assert f["kind"] == "bound" and "y" in f["outputs"]
+    assert ConvSpec.parse(f["descriptor"]).bias, "the shrunk failure must keep the bias"
+    worst = next(w for w in f["worst"] if w["output"] == "y")
+    assert worst["error"] > worst["bound"] and worst["ratio"] > 1 and len(worst["index"]) == 4
+    assert f"--case '{f['descriptor']}'" in f["replay"] and f"--seed {f['seed']}" in f["replay"]
+    # the replay names a loadable plugin and reproduces the failure
+    target = f["replay"].split()[2]
+    again = run_case(registry.load(target), ConvSpec.parse(f["descriptor"]), f["seed"], f["fill"])
+    assert again.status == "fail" and again.replay() == f["replay"]
+    for ext in ("md", "html"):
+        text = open(written[ext], encoding="utf-8").read()
+        assert f["descriptor"] in text and "conv-oracle check" in text
+
+
+def test_matrix_cells(report):
+    loop = by_name(report, "loop")["matrix"]
+    assert loop["y"]["float16"]["state"] == "refused"
+    assert all(loop[o][f]["state"] == "pass" for o in ("y", "dx", "dw") for f in ("float32", "float64"))
+    assert loop["db"]["bias"]["state"] == "pass"
+
+    bias = by_name(report, "test-forgets-bias")["matrix"]
+    assert bias["y"]["bias"]["state"] == "fail"
+    assert bias["y"]["bias"]["fail"] >= 1
+
+    dil = by_name(report, "test-answers-dilation")["matrix"]
+    assert dil["y"]["dilation"]["state"] == "answered"
+    assert dil["y"]["float16"]["state"] in ("refused", "answered")  # float16 with dilation may be answered too
+    assert dil["y"]["float16"]["refused"] >= 1
+    assert all(dil[o][f]["state"] == "not-exercised" for o in ("dx", "dw", "db") for f in dil[o])
+
+
+def test_unavailable_plugin_does_not_stop_the_report(report, written):
+    e = by_name(report, "no_such_module_xyz:Plugin")
+    assert e["status"] == "unavailable" and "ModuleNotFoundError" in e["error"]
+    assert "no_such_module_xyz:Plugin" in report["summary"]["unavailable"]
+    assert "no_such_module_xyz" in open(written["md"], encoding="utf-8").read()
+
+
+def test_two_runs_give_the_same_verdicts(report):
+    again = R.build_conformance(IMPLS, "ci", EXAMPLES, seed=0, studies=False, progress=False)
+    assert R.verdicts(again) == R.verdicts(report)
+
+
+def test_studies_are_tables_and_plots(report, written):
+    w = report["studies"]["winograd_accuracy"]
+    assert "unavailable" not in w, w.get("unavailable")
+    assert {r["m"] for r in w["rows"] if "m" in r} == {2, 4}
+    f = report["studies"]["fft_tightness"]
+    assert "unavailable" not in f, f.get("unavailable")
+    assert f["points"] and all(p["K"] >= 1 for p in f["points"])
+    html = open(written["html"], encoding="utf-8").read()
+    assert html.count("<svg") >= 3  # error/bound strip plot, winograd, fft
+
+
+def test_a_failing_study_is_recorded_as_unavailable(monkeypatch):
+    def broken(profile, **kw):
+        raise RuntimeError("no data today")
+    monkeypatch.setitem(R.STUDY_ADAPTERS, "fft_tightness", broken)
+    assert R.run_study("fft_tightness", "ci")["unavailable"] == "RuntimeError: no data today"
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path, report, monkeypatch):
+    path = tmp_path / "conformance.json"
+    path.write_text("old")
+
+    def half_then_crash(fh):
+        fh.write("{\"half\": ")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        R.atomic_write(str(path), half_then_crash)
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["conformance.json"]  # no temp file left behind
+
+    # the report writer renders everything before replacing anything
+    for ext in ("json", "md", "html"):
+        (tmp_path / f"conformance.{ext}").write_text(f"old {ext}")
+    monkeypatch.setattr(R, "render_html", lambda report: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        R.write_conformance(report, str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["conformance.html", "conformance.json", "conformance.md"]
+    assert all((tmp_path / f"conformance.{e}").read_text() == f"old {e}" for e in ("json", "md", "html"))
+    monkeypatch.undo()
+    R.write_conformance(report, str(tmp_path))
+    assert _strict_json(tmp_path / "conformance.json")["schema"] == R.SCHEMA
+
+
+def test_report_command_writes_three_files(tmp_path, capsys):
+    code = report_cli.main(["report", "--impl", "loop", "--examples", "3", "--no-studies", "--no-jax",
+                            "--out", str(tmp_path)])
+    assert code == 0
+    assert sorted(os.listdir(tmp_path)) == ["conformance.html", "conformance.json", "conformance.md"]
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_timing_report_renders_a_real_bench_run(tmp_path):
+    from conv_oracle import bench
+    from conv_oracle.timing_report import build_timing, write_timing
+
+    data = bench.run_bench(["im2col"], ["h"], ["f32"], ["fwd"], repeats=1, warmup=0, gap=0.0, sgemm_n=64)
+    rep = build_timing(data, crossover=False, accuracy=True)
+    paths = write_timing(rep, str(tmp_path))
+    saved = _strict_json(paths["json"])
+    assert saved["schema"] == "conv-oracle/timing/1"
+    assert {r["name"] for r in saved["bench"]["results"]} == {"torch", "jax", "im2col"}
+    assert saved["accuracy"]["rows"]["im2col"]["rel_error"] < 1e-5     # float32, N(0,1) data, K = 25
+    html = open(paths["html"], encoding="utf-8").read()
+    assert "<svg" in html and data["blas"]["architecture"] in html
+
+
+def _chromium(args, tmp_path):
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                    reason=f"{CHROMIUM} not installed (apt-get install -y chromium); CI installs it")
+def test_html_renders_in_headless_chromium(written, tmp_path):
+    from PIL import Image
+
+    html = open(written["html"], encoding="utf-8").read()
+    assert html.count("<svg") >= 3 and "<script" not in html and "http://" not in html.split("<svg", 1)[0]
+    png = tmp_path / "conformance.png"
+    run = _chromium(["--window-size=1280,3000", f"--screenshot={png}", f"file://{written['html']}"], tmp_path)
+    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line]
+    assert not console, "\n".join(console)
+    assert png.exists() and png.stat().st_size > 10_000, run.stderr[-2000:]
+    pixels = np.asarray(Image.open(png).convert("L"), dtype=np.float64)
+    assert pixels.std() > 10, "the screenshot is blank"
+    # the plots are drawn: the band where the first SVG sits has many non-white pixels
+    assert (pixels < 200).mean() > 0.01
+    # the harness does see console errors (so the assertion above can fail)
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html><body><script>console.error('boom')</script></body></html>")
+    run = _chromium([f"--screenshot={tmp_path / 'bad.png'}", f"file://{bad}"], tmp_path)
+    assert any("CONSOLE" in line and "boom" in line for line in run.stderr.splitlines())
