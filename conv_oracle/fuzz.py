@@ -97,7 +97,7 @@ def fuzz(plugin: ConvPlugin, *, profile: str = "dev", examples: int | None = Non
                     raise
 
     start = time.perf_counter()
-    with single_threaded():
+    with single_threaded(), profiles.import_independent_draws():
         run_search(case_strategy(plugin.capabilities), "examples")
         if honesty and _has_limits(plugin):
             unsupported = st.tuples(specs(plugin.capabilities, supported=False), seeds(), fills())

@@ -5,6 +5,7 @@ Failing examples are kept in the directory database under ``.hypothesis/examples
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 from hypothesis import HealthCheck, Phase, settings
@@ -26,6 +27,28 @@ def register() -> None:
     settings.register_profile("dev", max_examples=EXAMPLES["dev"], database=database(), print_blob=True, **common)
     settings.register_profile("thorough", max_examples=EXAMPLES["thorough"], database=database(),
                               print_blob=True, **common)
+
+
+@contextlib.contextmanager
+def import_independent_draws():
+    """Hypothesis mixes into its draws the constants of every *local* module in ``sys.modules``
+    (``hypothesis.internal.conjecture.providers._get_local_constants``, with a time limit on
+    collecting them), so the same profile and seed would draw different cases once another
+    module has been imported (a plugin, a study, a test file). Pin that pool to empty, so that
+    a run depends on its profile and seed alone: replays, resumed runs and reports agree.
+    (Private Hypothesis API: if it moves, runs still work, only this guarantee weakens.)"""
+    try:
+        from hypothesis.internal.conjecture import providers
+        original = providers._get_local_constants
+        empty = providers.Constants()
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
 
 
 def load(name: str) -> None:

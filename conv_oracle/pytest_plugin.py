@@ -30,6 +30,15 @@ def selected_impls(config) -> list[str]:
 def pytest_configure(config):
     profile = config.getoption("--hypothesis-profile", None) or os.environ.get("CONV_ORACLE_PROFILE", "dev")
     profiles.load(profile)
+    # the same profile draws the same cases, whatever the session has imported
+    config._conv_oracle_draws = profiles.import_independent_draws()
+    config._conv_oracle_draws.__enter__()
+
+
+def pytest_unconfigure(config):
+    draws = getattr(config, "_conv_oracle_draws", None)
+    if draws is not None:
+        draws.__exit__(None, None, None)
     config.conv_oracle_impls = selected_impls(config)
     for name in config.conv_oracle_impls:
         if ":" not in name and name not in registry.names():
