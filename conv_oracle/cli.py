@@ -106,8 +106,9 @@ def cmd_check(args) -> int:
     plugin = registry.load(args.impl)
     worker = None if args.no_jax else JaxWorker()
     try:
+        jax_settings = None
         if worker is not None:
-            worker.settings()           # start it before pinning ourselves away from its CPU
+            jax_settings = worker.settings()   # start it before pinning ourselves away from its CPU
             pin_away_from_worker()
         if args.case is not None:
             spec = ConvSpec.parse(args.case)
@@ -140,6 +141,9 @@ def cmd_check(args) -> int:
     finally:
         if worker is not None:
             worker.close()
+    from . import environment
+
+    say("environment: " + environment.one_line(environment.describe(jax_settings)))
     console.print(_summary_table(summary))
     refused = sum(r.status == "refused" for r in summary.results)
     console.print(f"declared-unsupported cases offered: {summary.honesty_examples}, refused cleanly: {refused}")

@@ -257,7 +257,29 @@ def _study_fft_tightness(profile: str, **overrides) -> dict:
     }
 
 
-STUDY_ADAPTERS = {"winograd_accuracy": _study_winograd_accuracy, "fft_tightness": _study_fft_tightness}
+def _study_mutation_score(profile: str, **overrides) -> dict:
+    """The harness's own mutation score (conv-oracle selftest): planted bugs must be killed,
+    correct summation-order variants must not be flagged."""
+    from . import mutants, selftest
+
+    outcomes = selftest.run_all(profile, overrides.get("names"))
+    variants = [selftest.run_one(v, profile) for v in mutants.SUMMATION_ORDER_VARIANTS]
+    killed = sum(o.killed for o in outcomes)
+    return {
+        "study": "mutation-score", "title": f"Mutation score of the harness: {killed}/{len(outcomes)} killed",
+        "settings": {"profile": profile, "command": f"conv-oracle selftest --profile {profile}"},
+        "rows": [{"mutant": o.mutant, "area": o.area, "killed": o.killed, "killed by": o.check,
+                  "examples": o.examples, "evidence": o.evidence} for o in outcomes]
+        + [{"mutant": f"correct: {o.mutant}", "area": o.area, "killed": o.killed,
+            "killed by": o.check or "(not flagged, as it must be)", "examples": o.examples, "evidence": o.evidence}
+           for o in variants],
+        "notes": [f"score {killed}/{len(outcomes)} ({100 * killed / max(len(outcomes), 1):.0f}%); "
+                  f"false alarms on correct summation orders: {sum(o.killed for o in variants)}"],
+    }
+
+
+STUDY_ADAPTERS = {"winograd_accuracy": _study_winograd_accuracy, "fft_tightness": _study_fft_tightness,
+                  "mutation_score": _study_mutation_score}
 
 
 def run_study(key: str, profile: str = "ci", overrides: dict | None = None) -> dict:
