@@ -30,6 +30,11 @@ def selected_impls(config) -> list[str]:
 def pytest_configure(config):
     profile = config.getoption("--hypothesis-profile", None) or os.environ.get("CONV_ORACLE_PROFILE", "dev")
     profiles.load(profile)
+    config.conv_oracle_impls = selected_impls(config)
+    for name in config.conv_oracle_impls:
+        if ":" not in name and name not in registry.names():
+            raise pytest.UsageError(
+                f"unknown implementation {name!r} in --impl/CONV_ORACLE_IMPLS; known: {', '.join(registry.names())}")
     # the same profile draws the same cases, whatever the session has imported
     config._conv_oracle_draws = profiles.import_independent_draws()
     config._conv_oracle_draws.__enter__()
@@ -39,11 +44,6 @@ def pytest_unconfigure(config):
     draws = getattr(config, "_conv_oracle_draws", None)
     if draws is not None:
         draws.__exit__(None, None, None)
-    config.conv_oracle_impls = selected_impls(config)
-    for name in config.conv_oracle_impls:
-        if ":" not in name and name not in registry.names():
-            raise pytest.UsageError(
-                f"unknown implementation {name!r} in --impl/CONV_ORACLE_IMPLS; known: {', '.join(registry.names())}")
 
 
 def pytest_report_header(config):
