@@ -34,8 +34,9 @@ def _groups(spec: ConvSpec):
 
 class LoopConv(ConvPlugin):
     name = "loop"
-    description = "readable reference: Python loops over groups and output pixels, tensordot per window"
-    capabilities = Capabilities(dtypes=("float32", "float64"), max_elements=2_000_000)
+    description = ("readable reference: Python loops over groups and output pixels, tensordot per window; "
+                   "float16 is bounded as if summed in float16, which numpy's wider accumulation also meets")
+    capabilities = Capabilities(dtypes=("float16", "float32", "float64"), max_elements=2_000_000)
     error_model = DirectSum()
     backward_method = "scatter of each output-gradient pixel through its window (direct summation)"
 
