@@ -1,0 +1,1 @@
+"""Studies: JSON-serialisable data for the conformance report."""

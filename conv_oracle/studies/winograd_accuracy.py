@@ -1,0 +1,151 @@
+"""Accuracy study of Winograd F(m x m, 3 x 3) in float32, for the conformance report.
+
+For m in {2, 4, 6, 8}, classic and improved interpolation points, and C in {16, 64, 256}
+input channels: the normwise relative error ``||y_hat - y||_F / ||y||_F`` of the float32
+forward against the float64 direct reference (``torch.nn.functional.conv2d`` in float64 on
+the same float32-rounded inputs), N(0,1) data, 3x3 kernels, a 48x48 output (50x50 input,
+no padding), N=1 and F=16 to keep the study under a minute, one fixed seed. The same cases
+run through the project's ``im2col`` and ``fft`` plugins (and torch's own float32 conv) as
+baselines; a plugin that cannot be loaded or refuses the case is recorded as unavailable.
+
+For the Winograd rows it also reports the tightness of the declared error model
+(:class:`impls.winograd.WinogradBound`) on the same cases: the largest per-element
+``error / bound`` and the normwise ratio ``||error|| / ||bound||``. A bound violation would
+show as a tightness above 1 and is reported, never hidden.
+
+Run: ``.venv/bin/python -m conv_oracle.studies.winograd_accuracy`` (prints JSON).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from ..spec import ConvSpec
+
+TILES = (2, 4, 6, 8)
+POINTS = ("classic", "improved")
+CHANNELS = (16, 64, 256)
+N, F, OUT, SEED = 1, 16, 48, 20240601
+BASELINES = ("im2col", "fft")
+
+
+def _spec(c: int) -> ConvSpec:
+    return ConvSpec.make(N, c, OUT + 2, OUT + 2, F, 3, padding=0, bias=False, dtype="float32")
+
+
+def _arrays(spec: ConvSpec, seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(spec.x_shape).astype(np.float32)
+    w = rng.standard_normal(spec.w_shape).astype(np.float32)
+    return x, w
+
+
+def _reference(spec: ConvSpec, x, w) -> np.ndarray:
+    import torch
+    import torch.nn.functional as TF
+    return TF.conv2d(torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64))).numpy()
+
+
+def _relerr(y, ref) -> float:
+    return float(np.linalg.norm(np.asarray(y, np.float64) - ref) / np.linalg.norm(ref))
+
+
+def _winograd_plugin(m: int, points: str):
+    from impls.winograd import WinogradBound, _Winograd
+
+    cls = type(f"WinogradF{m}{points.title()}", (_Winograd,), dict(
+        m=m, points=points, name=f"winograd-f{m}-{points}", description=f"F({m},3) {points} points",
+        error_model=WinogradBound(m, points)))
+    return cls()
+
+
+def run(channels=CHANNELS, tiles=TILES, seed: int = SEED) -> dict:
+    """The study as a JSON-serialisable dict: settings, rows and notes."""
+    from impls.winograd_transforms import IMPROVED_9_NOTE, points_for
+
+    from ..bounds import BoundContext
+    from .. import registry
+
+    t0 = time.perf_counter()
+    rows = []
+    baselines = {}
+    for name in BASELINES:
+        try:
+            baselines[name] = registry.load(name)
+        except Exception as exc:  # another team's plugin may be missing or broken
+            baselines[name] = f"unavailable: {type(exc).__name__}: {exc}"
+    for c in channels:
+        spec = _spec(c)
+        x, w = _arrays(spec, seed)
+        ref = _reference(spec, x, w)
+        for m in tiles:
+            for points in POINTS:
+                plugin = _winograd_plugin(m, points)
+                y = plugin.forward(x, w, None, spec)
+                err = np.abs(y.astype(np.float64) - ref)
+                bound = plugin.error_model.winograd_bound(x.astype(np.float64), spec.padding,
+                                                          w.astype(np.float64), None, 1, "float32", 3, 3)
+                rows.append(dict(
+                    impl=f"winograd F({m},3)", m=m, points=points,
+                    point_set=[str(p) for p in points_for(m + 1, points)] + ["inf"],
+                    C=c, rel_error=_relerr(y, ref),
+                    tightness_max=float((err / bound).max()),
+                    tightness_norm=float(np.linalg.norm(err) / np.linalg.norm(bound)),
+                    bound_rel=float(np.linalg.norm(bound) / np.linalg.norm(ref)),
+                    bound_holds=bool((err <= bound).all())))
+        for name, plugin in baselines.items():
+            row = dict(impl=name, C=c)
+            if isinstance(plugin, str):
+                row["rel_error"] = plugin
+            else:
+                try:
+                    row["rel_error"] = _relerr(plugin.forward(x, w, None, spec), ref)
+                except Exception as exc:
+                    row["rel_error"] = f"unavailable: {type(exc).__name__}: {exc}"
+            rows.append(row)
+        import torch
+        import torch.nn.functional as TF
+        rows.append(dict(impl="torch f32 conv2d", C=c,
+                         rel_error=_relerr(TF.conv2d(torch.from_numpy(x), torch.from_numpy(w)).numpy(), ref)))
+    return dict(
+        study="winograd-accuracy",
+        settings=dict(N=N, F=F, output=[OUT, OUT], kernel=[3, 3], padding=0, dtype="float32",
+                      data="N(0,1)", seed=seed, reference="torch.nn.functional.conv2d float64 on the rounded inputs",
+                      metric="||y - y_ref||_F / ||y_ref||_F"),
+        rows=rows,
+        notes=[IMPROVED_9_NOTE,
+               "F(2,3) classic and improved are the same points {0, 1, -1, inf}.",
+               "tightness_max: max per-element error/bound (<= 1 means the bound holds); "
+               "tightness_norm: ||error|| / ||bound||; bound_rel: ||bound|| / ||y_ref||."],
+        seconds=round(time.perf_counter() - t0, 2),
+    )
+
+
+def table(result: dict) -> str:
+    """A plain text table of :func:`run`'s rows (C across, implementations down)."""
+    cs = sorted({r["C"] for r in result["rows"]})
+    keys = []
+    for r in result["rows"]:
+        k = (r["impl"], r.get("points", ""))
+        if k not in keys:
+            keys.append(k)
+    lines = [f"{'implementation':<22}{'points':<10}" + "".join(f"{'C=' + str(c):>12}" for c in cs)
+             + "   tightness(max err/bound)"]
+    for k in keys:
+        cells, tight = [], []
+        for c in cs:
+            r = next(r for r in result["rows"] if (r["impl"], r.get("points", "")) == k and r["C"] == c)
+            v = r["rel_error"]
+            cells.append(f"{v:>12.2e}" if isinstance(v, float) else f"{'n/a':>12}")
+            if "tightness_max" in r:
+                tight.append(f"{r['tightness_max']:.1e}")
+        lines.append(f"{k[0]:<22}{k[1]:<10}" + "".join(cells) + ("   " + " ".join(tight) if tight else ""))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    res = run()
+    print(table(res))
+    print(json.dumps(res, indent=1))
