@@ -13,7 +13,8 @@ def blas() -> list[dict]:
     from threadpoolctl import threadpool_info
 
     keep = ("user_api", "internal_api", "prefix", "version", "num_threads", "architecture", "threading_layer")
-    return [{k: info.get(k) for k in keep if k in info} for info in threadpool_info()]
+    found = [{k: info.get(k) for k in keep if k in info} for info in threadpool_info()]
+    return sorted(found, key=lambda b: (str(b.get("internal_api")), str(b.get("prefix"))))  # load order varies
 
 
 def describe(jax_settings: dict | None = None) -> dict:
@@ -39,7 +40,7 @@ def describe(jax_settings: dict | None = None) -> dict:
 
 def one_line(env: dict) -> str:
     t, j = env["torch_oracle"], env.get("jax_oracle") or {}
-    kernels = ", ".join(f"{b.get('internal_api')}:{b.get('architecture', '?')}" for b in env["blas"]) or "none"
+    kernels = ", ".join(sorted(f"{b.get('internal_api')}:{b.get('architecture', '?')}" for b in env["blas"])) or "none"
     return (f"torch {t['torch']} (float64, tf32 off, matmul precision {t['float32_matmul_precision']}); "
             f"jax {j.get('jax', '?')} (x64={j.get('jax_enable_x64', '?')}, precision {j.get('precision', '?')}); "
             f"numpy {env['numpy']}; BLAS {kernels}; OPENBLAS_CORETYPE={env['blas_env']['OPENBLAS_CORETYPE']}")
