@@ -29,21 +29,29 @@ added in turn; the bias is one more term), so the gamma_K bound of :class:`Direc
 applies and integer-valued data come out exact.
 
 Speed. The batch is cut into chunks (one sample each unless a budget says otherwise) and
-``threads`` workers each copy and multiply their own chunks with BLAS held to one thread:
-numpy releases the GIL in the strided copy and in the GEMM, so the copy runs in parallel
-too, the columns of a chunk are still in cache when the GEMM reads them, and a core taken by
-another process delays one worker instead of stalling a multi-threaded GEMM at its barrier.
-Measured on the 2-core AMD EPYC, OpenBLAS 0.3.31 Haswell kernel, float32 (medians of 9;
-other jobs shared the cores, so +-20 %):
+``threads`` workers copy and multiply chunks with BLAS held to one thread, each taking the
+next chunk when it is free: numpy releases the GIL in the strided copy and in the GEMM, so
+the copy runs in parallel too, the columns of a chunk are still in cache when the GEMM reads
+them, and a core taken by another process delays one worker (which then takes fewer chunks)
+instead of stalling a multi-threaded GEMM at its barrier. BLAS stays at one thread with one
+worker too: OpenBLAS splits a threaded GEMM differently and rounds differently.
+Measured on the 2-core AMD EPYC, OpenBLAS 0.3.31 Haswell kernel (sgemm 2048^3: 86 GFLOP/s
+on one core, 172 on two), medians of 7-9, interleaved with torch:
 
-* GEMM choice, columns given, layer a / c: ``np.matmul(w, cols)`` per sample 17.7 / 16.0 ms;
-  ``np.tensordot(w, cols, axes=([1], [1]))`` + transpose to NCHW 33.7 / 18.2 ms; one 2-D
-  GEMM on (K, N*P) columns + transpose 33.6 / 18.2 ms. matmul it is: tensordot copies its
-  operands into 2-D form and its (F, N, P) product still has to be transposed.
-* one core, one sample, quiet: the GEMM runs at 80-83 GFLOP/s (of ~86 for 2048^3) on layers
-  a-c; the copy takes 9-13 % of the time (22 % on layer e, 7x7 stride 2).
-* pipeline vs one chunk with 2-thread BLAS, layer a: 26.0 vs 32.9 ms; while another process
-  is busy the 2-thread GEMM degrades up to 10x and the pipeline about 2x.
+* one core (``OPENBLAS_NUM_THREADS=1 taskset -c 1``, the only trustworthy ratio on a shared
+  machine), float32, layers a-d: 79-85 % of the one-core sgemm rate (torch's oneDNN:
+  93-96 %). Layer a: the GEMMs take 23.2 ms (80 GFLOP/s, 93 % of sgemm), the copies 3.3 ms.
+  float64 vs torch: a 0.43, b 0.55, c 0.87, d 0.58, e 0.42 of its time. On layer c torch
+  itself runs at 82 % of the dgemm rate, so no GEMM-based method can be 1.5x faster there.
+* two cores, quiet: 73 % (a), 82 % (b), 81 % (c), 77 % (d) of the two-thread sgemm rate; the
+  two workers' copies contend for the shared cache (layer a: 14.7 ms ~ (GEMM + 2 x copy)/2).
+* tried, no gain: the product as ``cols^T @ w^T`` (70 vs 78 GFLOP/s on layer a's shapes);
+  K = 576 with a separate bias pass instead of 577; output-row blocks that keep the columns
+  in L2 (one core: 2 MB blocks 3 %, 1 MB 7 % slower); columns over the padded width (rows
+  become contiguous runs, the copy is 2x faster, but the GEMM is Wp/Wo wider and y needs a
+  crop: equal on one core, 5 % slower on two); one 2-thread GEMM on (K, N*P) columns (layer
+  a: 13.0 ms for the GEMM alone, before the copy and the transpose to NCHW); tensordot
+  (copies its operands, 33.7 vs 17.7 ms on layer a under load).
 
 Memory. The extra memory is the columns of one chunk per worker, (Cg*KH*KW [+1])*G*Ho*Wo
 elements per sample (about KH*KW/(sh*sw) times the input), plus a padded copy of the chunk
@@ -241,24 +249,35 @@ def _default_threads() -> int:
 
 
 def _run(workers: int, chunks: list[tuple], job) -> None:
-    """job(worker, *chunk) for every chunk; worker t takes chunks t, t+workers, ... in order."""
-    if workers == 1:
-        with np.errstate(all="ignore"):  # NaN/Inf inputs propagate silently, as in torch
-            for chunk in chunks:
-                job(0, *chunk)
-        return
+    """job(worker, *chunk) for every chunk, in order: each worker takes the next chunk not yet
+    taken when it is free, so a core slowed by another process does fewer chunks (a chunk's
+    result does not depend on which worker computes it). BLAS is held to one thread even
+    with one worker: a multi-threaded OpenBLAS GEMM splits its work differently and rounds
+    differently, and the results must be the same bits for every number of threads."""
     global _pool
     blas = _numpy_blas()
-    with _pool_lock:  # one pipelined call at a time: BLAS threads are process-wide
-        if _pool is None or _pool._max_workers < workers:
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="im2col")
+    with _pool_lock:  # one call at a time: BLAS threads are process-wide
         before = blas.num_threads if blas else None
         if blas:
             blas.set_num_threads(1)
         try:
+            if workers == 1:
+                with np.errstate(all="ignore"):  # NaN/Inf inputs propagate silently, as in torch
+                    for chunk in chunks:
+                        job(0, *chunk)
+                return
+            if _pool is None or _pool._max_workers < workers:
+                _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="im2col")
+            queue = iter(chunks)
+            take = threading.Lock()
+
             def lane(t):
                 with np.errstate(all="ignore"):  # per thread: NaN/Inf propagate silently
-                    for chunk in chunks[t::workers]:
+                    while True:
+                        with take:
+                            chunk = next(queue, None)
+                        if chunk is None:
+                            return
                         job(t, *chunk)
             for f in [_pool.submit(lane, t) for t in range(workers)]:
                 f.result()

@@ -313,3 +313,13 @@ def test_bench_quick_cli_writes_json(tmp_path, capsys):
 def test_bench_cli_rejects_unknown_layer(capsys):
     assert bench.main(["--layers", "z"]) == 2
     assert "unknown layer z" in capsys.readouterr().err
+
+
+def test_one_thread_gives_the_bits_of_two_at_a_blas_threaded_size():
+    """A GEMM large enough for OpenBLAS to split it over its threads rounds differently from
+    the one-thread GEMM, so ``threads=1`` must hold BLAS to one thread too (it did not: at
+    this size dw and y differed between one and two threads)."""
+    spec = ConvSpec.parse("n2c16h16w16f16k3p1 f32")
+    one, two = _outputs(Im2colConv(threads=1), spec), _outputs(Im2colConv(threads=2), spec)
+    for name in one:
+        assert one[name].tobytes() == two[name].tobytes(), name
