@@ -7,12 +7,15 @@ bottom/right and cropped at the end. With the Toom–Cook transforms of
 
     Y = A^T [ sum_c (G g_c G^T) ⊙ (B^T d_c B) ] A
 
-and every stage is one batched matrix product, no Python loop over tiles:
+and every stage is a batched matrix product over a chunk of tiles (no Python loop over tiles):
 
 * filter transform: ``U = (G ⊗ G) vec(g)``, one GEMM over all (f, c), working dtype;
-* input transform: ``V = (B^T ⊗ B^T) vec(d)``, a single GEMM over all tiles and channels;
+* input transform: ``V = B^T d B`` as two 1-D passes (``B^T`` along the tile rows, then
+  along the columns), two GEMMs over all tiles and channels of a chunk;
 * element-wise stage: ``alpha^2`` GEMMs (F/g x C/g) @ (C/g x tiles), batched per group;
-* output transform: ``(A^T ⊗ A^T)`` times the stacked products, a single GEMM.
+* output transform: two 1-D passes, ``A^T`` along the tile rows then along the columns
+  (two GEMMs; the second writes each tile row contiguously, so the copy into the NCHW
+  output moves whole rows).
 
 Backward: ``dx`` is the full correlation of ``gy`` with the flipped, channel-transposed
 kernel through the same Winograd path (negative "padding" crops, so padding larger than
@@ -28,11 +31,13 @@ constants) to the output, at most
 
     K = k_G + k_B + C/g + k_A (+1 with bias)
 
-roundings happen, where ``k_G``, ``k_B``, ``k_A`` are the most nonzeros in a row of the
-Kronecker filter/input/output transform (a dot product of k nonzero terms rounds at most k
-times along a path; zero terms add exactly), each plus one if that matrix is not exactly
-representable in the working dtype (e.g. 1/6 in G), and C/g is the channel sum of the
-element-wise GEMM. Products of (1 + delta) factors give (Higham, Lemmas 3.1 and 3.3)
+roundings happen, where ``k_G`` is the most nonzeros in a row of the Kronecker filter
+transform ``G ⊗ G`` (a dot product of k nonzero terms rounds at most k times along a path;
+zero terms add exactly), plus one if that matrix is not exactly representable in the
+working dtype (e.g. 1/6 in G); ``k_B`` and ``k_A`` are the same count summed over the two
+1-D passes of the input and output transforms (``B^T``/``A^T`` of the rows, then of the
+columns); and C/g is the channel sum of the element-wise GEMM. Products of (1 + delta)
+factors give (Higham, Lemmas 3.1 and 3.3)
 
     |y_hat - y| <= gamma_K(u) * |A^T ⊗ A^T| [ sum_c (|G ⊗ G| |g_c|) ⊙ (|B^T ⊗ B^T| |d_c|) ] + underflow
 
@@ -82,12 +87,39 @@ class Plan:
     th: Transforms                # F(m, kh)
     tw: Transforms                # F(m, kw)
     dtype: str
-    KB: np.ndarray                # (ah*aw, ah*aw)  B^T ⊗ B^T in dtype
-    KA: np.ndarray                # (m*m, ah*aw)    A^T ⊗ A^T in dtype
+    KB: np.ndarray                # (ah*aw, ah*aw)  B^T ⊗ B^T in dtype (for the bound's magnitudes)
+    BTh: np.ndarray               # (ah, ah)        B^T of the row axis, in dtype
+    BTw: np.ndarray               # (aw, aw)        B^T of the column axis, in dtype
+    KA: np.ndarray                # (m*m, ah*aw)    A^T ⊗ A^T in dtype (for the bound's row sums)
+    ATh: np.ndarray               # (m, ah)         A^T of the row axis, in dtype
+    ATw: np.ndarray               # (m, aw)         A^T of the column axis, in dtype
     KG: np.ndarray                # (ah*aw, kh*kw)  G ⊗ G in dtype
-    k_in: int                     # roundings along a path in the input transform
-    k_out: int                    # ... in the output transform
+    k_in_h: int                   # roundings along a path in the input transform's row pass
+    k_in_w: int                   # ... and in its column pass
+    k_out_h: int                  # ... in the output transform's row pass
+    k_out_w: int                  # ... and in its column pass
     k_filter: int                 # ... in the filter transform
+
+    @property
+    def k_in(self) -> int:
+        """Roundings along a path in the input transform (two 1-D passes)."""
+        return self.k_in_h + self.k_in_w
+
+    @property
+    def in_underflow(self) -> float:
+        """Absolute underflow of the input transform in units of eta (as :attr:`out_underflow`)."""
+        return self.k_in_h * float(np.abs(self.BTw).sum(axis=1).max()) + self.k_in_w
+
+    @property
+    def k_out(self) -> int:
+        """Roundings along a path in the output transform (two 1-D passes)."""
+        return self.k_out_h + self.k_out_w
+
+    @property
+    def out_underflow(self) -> float:
+        """Absolute underflow of the output transform in units of eta: the row pass's loss
+        carried through the column pass's absolute row sums, plus the column pass's own."""
+        return self.k_out_h * float(np.abs(self.ATw).sum(axis=1).max()) + self.k_out_w
 
     @property
     def ah(self):
@@ -103,14 +135,20 @@ def plan(m: int, kh: int, kw: int, points: str, dtype: str, absolute: bool = Fal
     """Transforms for F(m, kh) x F(m, kw). ``absolute``: |matrices| in float64, for bounds."""
     th, tw = transforms(m, kh, points), transforms(m, kw, points)
     kb, ka, kg = _kron(th.BT, tw.BT), _kron(th.AT, tw.AT), _kron(th.G, tw.G)
+    ath, atw, bth, btw = th.AT, tw.AT, th.BT, tw.BT
     if absolute:
-        kb, ka, kg = ([[abs(v) for v in row] for row in mat] for mat in (kb, ka, kg))
-        return Plan(m, th, tw, "float64", _cast(kb, np.float64), _cast(ka, np.float64), _cast(kg, np.float64),
-                    0, 0, 0)
-    k_in = _nnz_max(kb) + (0 if _exact(kb, dtype) else 1)
-    k_out = _nnz_max(ka) + (0 if _exact(ka, dtype) else 1)
+        kb, ka, kg, ath, atw, bth, btw = ([[abs(v) for v in row] for row in mat]
+                                          for mat in (kb, ka, kg, ath, atw, bth, btw))
+        f64 = np.float64
+        return Plan(m, th, tw, "float64", _cast(kb, f64), _cast(bth, f64), _cast(btw, f64), _cast(ka, f64),
+                    _cast(ath, f64), _cast(atw, f64), _cast(kg, f64), 0, 0, 0, 0, 0)
+    k_in_h = _nnz_max(bth) + (0 if _exact(bth, dtype) else 1)     # the input transform runs as two
+    k_in_w = _nnz_max(btw) + (0 if _exact(btw, dtype) else 1)     # 1-D passes too
+    k_out_h = _nnz_max(ath) + (0 if _exact(ath, dtype) else 1)    # the output transform runs as two
+    k_out_w = _nnz_max(atw) + (0 if _exact(atw, dtype) else 1)    # 1-D passes: rows, then columns
     k_f = _nnz_max(kg) + (0 if _exact(kg, dtype) else 1)          # one dot product with G ⊗ G
-    return Plan(m, th, tw, dtype, _cast(kb, dtype), _cast(ka, dtype), _cast(kg, dtype), k_in, k_out, k_f)
+    return Plan(m, th, tw, dtype, _cast(kb, dtype), _cast(bth, dtype), _cast(btw, dtype), _cast(ka, dtype),
+                _cast(ath, dtype), _cast(atw, dtype), _cast(kg, dtype), k_in_h, k_in_w, k_out_h, k_out_w, k_f)
 
 
 # ---- the Winograd valid correlation ----------------------------------------------------------
@@ -136,13 +174,23 @@ def filter_transform(w: np.ndarray, p: Plan) -> np.ndarray:
     return (p.KG @ w.reshape(f * cg, kh * kw).T).reshape(p.ah * p.aw, f, cg)
 
 
-# The batch is processed in chunks whose tiles take at most CHUNK_BYTES, which bounds the
-# extra memory (tiles, transformed tiles and products: about 3 x (alpha/m)^2 x the chunk's
-# input) without changing any output element's arithmetic. Two Python workers with
-# single-threaded BLAS over smaller chunks were tried (to run the memory-bound copies on
-# both cores); on the shared 2-core machine they were not measurably faster, so one
-# chunk stream with threaded BLAS it is.
-CHUNK_BYTES = 64 << 20
+# The work is cut into chunks, each whole samples or one band of whole tile rows of one
+# sample, sized so that the chunk's tiles take about CHUNK_BYTES (but hold at least MIN_TILES
+# tiles, so that the alpha^2 GEMMs stay wide enough for BLAS): the tiles, their transforms
+# and the products of a chunk stay in cache from the gather to the scatter, and the same two
+# buffers are reused chunk after chunk (no fresh pages to fault in). Every output element's
+# arithmetic is the same for any chunking (BLAS may reorder the channel sum, which the bound
+# allows: it holds for any order). Measured on the 2-core EPYC, OpenBLAS 0.3.31 Haswell,
+# float32, one core, F4 / F6 (medians of 9, same run, with the input and output transforms
+# as 1-D passes): layer a 30.5 / 26.6 -> 16.4 / 17.6 ms (the whole-batch stages had run
+# from memory, on freshly faulted pages, and the scatter copied 4-float runs), b 15.3 /
+# 18.2 -> 13.0 / 15.2, c 17.4 / 21.3 -> 16.3 / 19.3; budgets of 1-4 MiB and MIN_TILES
+# 64-512 hardly differ. Two workers with single-threaded BLAS over the chunks (as im2col
+# does; BLAS held to one thread for the whole call) were no faster than this one stream with
+# BLAS's two threads, and bimodal (2 threads, medians of 9 in one run: a 15.3 vs 15.9 ms,
+# b 13.6 vs 11.0, c 15.3 vs 13.9; best runs 9 ms when the other core was quiet): one stream.
+CHUNK_BYTES = 2 << 20
+MIN_TILES = 128
 
 
 def winograd_valid(x: np.ndarray, pads, w: np.ndarray, groups: int, p: Plan, bias=None) -> np.ndarray:
@@ -150,27 +198,59 @@ def winograd_valid(x: np.ndarray, pads, w: np.ndarray, groups: int, p: Plan, bia
     a new contiguous (N, F, Ho, Wo) array."""
     n, c, h, wd = x.shape
     f, cg = w.shape[:2]
+    kh, kw, m, xi = p.th.r, p.tw.r, p.m, p.ah * p.aw
     (top, bottom), (left, right) = pads
-    ho, wo = h + top + bottom - p.th.r + 1, wd + left + right - p.tw.r + 1
-    U = filter_transform(w, p).reshape(p.ah * p.aw, groups, f // groups, cg)     # U: (xi, g, Fg, Cg)
+    ho, wo = h + top + bottom - kh + 1, wd + left + right - kw + 1
     out = np.empty((n, f, ho, wo), dtype=p.KB.dtype)
-    per_sample = p.ah * p.aw * c * -(-ho // p.m) * -(-wo // p.m) * x.itemsize
-    step = max(1, CHUNK_BYTES // max(per_sample, 1))
-    for i in range(0, n, step):
-        _winograd_chunk(x[i:i + step], pads, U, groups, p, bias, out[i:i + step])
+    if out.size == 0:
+        return out
+    U = filter_transform(w, p).reshape(xi, groups, f // groups, cg)     # U: (xi, g, Fg, Cg)
+    th_, tw_ = -(-ho // m), -(-wo // m)
+    rows = max(1, CHUNK_BYTES // max(xi * max(c, f) * tw_ * out.itemsize, 1),   # tile rows a chunk may hold,
+               -(-MIN_TILES // tw_))                                        # but enough for the GEMMs
+    if rows >= th_:                                      # whole samples: (first sample, samples, 0, th_)
+        ns = min(n, rows // th_)
+        chunks = [(i, min(ns, n - i), 0, th_) for i in range(0, n, ns)]
+    else:                                                # bands of one sample: (sample, 1, first row, rows)
+        ns = 1
+        chunks = [(i, 1, t0, min(rows, th_ - t0)) for i in range(n) for t0 in range(0, th_, rows)]
+    x = x.astype(out.dtype, copy=False)
+    src = (slice(max(0, -top), h - max(0, -bottom)), slice(max(0, -left), wd - max(0, -right)))
+    hs, ws = len(range(h)[src[0]]), len(range(wd)[src[1]])
+    size = xi * max(c, f) * ns * min(rows, th_) * tw_
+
+    # the padded samples of a chunk (ragged edge: zero tiles) and two chunk buffers
+    xp = np.zeros((ns, c, th_ * m + kh - 1, tw_ * m + kw - 1), dtype=out.dtype)
+    dst = xp[:, :, max(0, top):max(0, top) + hs, max(0, left):max(0, left) + ws]
+    buf_a = np.empty(size, dtype=out.dtype)          # tiles D, transformed tiles V, row-transformed Z
+    buf_b = np.empty(size, dtype=out.dtype)          # row-transformed tiles T, products M, output tiles Y
+    s = xp.strides
+    last = -1
+    with np.errstate(all="ignore"):                  # NaN/Inf propagate silently
+        for i, k, t0, nt in chunks:
+            if i != last:
+                np.copyto(dst[:k], x[i:i + k, :, src[0], src[1]])
+                last = i
+            pc = k * nt * tw_                        # tiles in this chunk
+            view = as_strided(xp[:, :, t0 * m:], (p.ah, p.aw, c, k, nt, tw_),
+                              (s[2], s[3], s[1], s[0], m * s[2], m * s[3]))
+            D = buf_a[:xi * c * pc].reshape(xi, c * pc)
+            np.copyto(D.reshape(p.ah, p.aw, c, k, nt, tw_), view)
+            # input transform in two 1-D passes (a third of the flops of one B^T ⊗ B^T GEMM):
+            # T = B^T_h D along the tile rows, then V[r] = B^T_w T[r] along the columns
+            T = np.matmul(p.BTh, D.reshape(p.ah, p.aw * c * pc), out=buf_b[:xi * c * pc].reshape(p.ah, -1))
+            V = np.matmul(p.BTw, T.reshape(p.ah, p.aw, c * pc), out=buf_a[:xi * c * pc].reshape(p.ah, p.aw, -1))
+            V = V.reshape(xi, c * pc)
+            M = np.matmul(U, V.reshape(xi, groups, cg, pc),
+                          out=buf_b[:xi * f * pc].reshape(xi, groups, f // groups, pc))
+            # output transform in two 1-D passes, so that each tile row comes out contiguous:
+            # Z = A^T_h M (rows), then Y[r] = Z[r]^T A_w (columns): Y (m, F, k, nt, Tw, m)
+            Z = np.matmul(p.ATh, M.reshape(p.ah, p.aw * f * pc), out=buf_a[:m * p.aw * f * pc].reshape(m, -1))
+            Y = np.matmul(Z.reshape(m, p.aw, f * pc).transpose(0, 2, 1), p.ATw.T,
+                          out=buf_b[:m * f * pc * m].reshape(m, f * pc, m))
+            Y6 = Y.reshape(m, f, k, nt, tw_, m).transpose(2, 1, 3, 0, 4, 5)     # (k, F, nt, m, Tw, m)
+            _untile(Y6, out[i:i + k, :, t0 * m:min(ho, (t0 + nt) * m)], bias)
     return out
-
-
-def _winograd_chunk(x, pads, U, groups, p: Plan, bias, out):
-    n, f = out.shape[:2]
-    cg = U.shape[3]
-    xi = p.ah * p.aw
-    D, ho, wo, th_, tw_ = _tiles(x, pads, p)                  # D: (xi, C*P), P = n*Th*Tw
-    V = (p.KB @ D).reshape(xi, groups, cg, -1)                # V: (xi, g, Cg, P)
-    M = np.matmul(U, V)                                       # M: (xi, g, Fg, P)  the xi*g GEMMs
-    Y = p.KA @ M.reshape(xi, -1)                              # Y: (m*m, F*P)
-    Y6 = Y.reshape(p.m, p.m, f, n, th_, tw_).transpose(3, 2, 4, 0, 5, 1)   # (n, F, Th, m, Tw, m) view
-    _untile(Y6, out, bias)
 
 
 def _blocks(size: int, m: int):
@@ -304,7 +384,8 @@ class WinogradBound(ErrorModel):
         t = transforms(self.m, 3, self.points)
         return (f"winograd F({self.m},r) points {t.describe().split('points ')[1]} (r=3 shown): "
                 "|err| <= gamma_K(u)*|A^T⊗A^T|[sum_c (|G⊗G||g|)⊙(|B^T⊗B^T||d|)] + underflow, "
-                "K = nnz(G⊗G) + nnz(B^T⊗B^T) + C/g + nnz(A^T⊗A^T) (+1 each inexact matrix, +1 bias); "
+                "K = nnz(G⊗G) + nnz(B^T_h) + nnz(B^T_w) + C/g + nnz(A^T_h) + nnz(A^T_w) "
+                "(+1 each inexact matrix, +1 bias); "
                 "dw, db: direct sum gamma_K*sum|x||gy|")
 
     def magnitude(self, x64: np.ndarray, pads, w64: np.ndarray, groups: int, p: Plan):
@@ -333,10 +414,10 @@ class WinogradBound(ErrorModel):
         # Underflow (absolute): each product may lose up to eta; propagated through the
         # later stages with their absolute row sums (crude, scalar, rigorous to first order).
         eta = UNDERFLOW_UNIT[dtype]
-        e_v = p.k_in * eta
+        e_v = p.in_underflow * eta
         e_u = p.k_filter * eta
         e_m = channels * ((1 + theta) * (umax * e_v + vmax * e_u) + e_u * e_v + eta)
-        e_y = float(np.abs(p.KA).sum(axis=1).max()) * e_m + p.k_out * eta + int(b64 is not None) * eta
+        e_y = float(np.abs(p.KA).sum(axis=1).max()) * e_m + (p.out_underflow + int(b64 is not None)) * eta
         # the bound itself is evaluated in float64 from non-negative terms: low by at most gamma(u64)
         k64 = k + 4
         return (theta * s + (1 + theta) * e_y) * (1 + gamma(k64, UNIT_ROUNDOFF["float64"]))

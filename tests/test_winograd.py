@@ -207,8 +207,9 @@ def test_error_grows_with_tile_size():
 
 
 def test_batch_chunks_stay_within_bound(monkeypatch):
-    """One sample per chunk (the memory-bounded path) is still within the declared bound."""
+    """One tile row of one sample per chunk (the smallest chunks) is still within the declared bound."""
     import impls.winograd as W
 
     monkeypatch.setattr(W, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(W, "MIN_TILES", 1)
     check_case(WinogradF4(), ConvSpec.parse("n3c5h10w11f4k3s1x2p1,2,0,1 f32"), 11)
