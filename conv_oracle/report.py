@@ -60,7 +60,7 @@ STATE_TEXT = {
 }
 # Studies run with the report: key -> adapter(profile, **overrides) returning a JSON-able dict.
 # Adapters live below; a missing module or a failing study becomes {"unavailable": reason}.
-STUDY_KEYS = ("winograd_accuracy", "fft_tightness")
+STUDY_KEYS = ("winograd_accuracy", "fft_tightness", "mutation_score")
 
 
 # ---- building ---------------------------------------------------------------------------------
