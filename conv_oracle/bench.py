@@ -59,8 +59,9 @@ def blas_info() -> dict:
     variables that change its kernel, and every other thread pool loaded in the process."""
     from threadpoolctl import threadpool_info
 
-    pools = threadpool_info()
-    blas = [p for p in pools if p.get("user_api") == "blas"]
+    from .environment import blas as thread_pools
+
+    blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     numpy_blas = next((p for p in blas if "numpy" in p.get("filepath", "")), blas[0] if blas else {})
     return {
         "library": numpy_blas.get("prefix"),
@@ -71,8 +72,7 @@ def blas_info() -> dict:
         "threading_layer": numpy_blas.get("threading_layer"),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
-        "pools": [{k: p.get(k) for k in ("user_api", "internal_api", "prefix", "version",
-                                          "num_threads", "architecture")} for p in pools],
+        "pools": thread_pools(),
     }
 
 
@@ -358,8 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def settings_from_args(args) -> dict:
+    """Layers, dtypes, modes, repeats, gap and sgemm size from parsed options: --quick is
+    seconds, --full is everything. ValueError names an unknown layer, dtype or mode."""
     layers = _split([args.layers] if args.layers else None, list(LAYERS))
     dtypes = _split(args.dtype, ["f32"])
     modes = _split(args.mode, ["fwd"])
@@ -374,14 +375,23 @@ def main(argv: list[str] | None = None) -> int:
                                   ("mode", modes, MODES)):
         bad = [v for v in values if v not in allowed]
         if bad:
-            print(f"conv-oracle bench: unknown {name} {', '.join(bad)}; choose from {', '.join(allowed)}",
-                  file=sys.stderr)
-            return 2
+            raise ValueError(f"unknown {name} {', '.join(bad)}; choose from {', '.join(allowed)}")
+    return dict(layers=layers, dtypes=dtypes, modes=modes, repeats=repeats, gap=gap, sgemm_n=sgemm_n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:
+        print(f"conv-oracle bench: {exc}", file=sys.stderr)
+        return 2
     impls = _split(args.impl, ["im2col"])
     to_stdout = args.json == "-"
     log = sys.stderr if to_stdout else sys.stdout
 
-    result = run_bench(impls, layers, dtypes, modes, repeats, gap=gap, sgemm_n=sgemm_n,
+    result = run_bench(impls, settings["layers"], settings["dtypes"], settings["modes"], settings["repeats"],
+                       gap=settings["gap"], sgemm_n=settings["sgemm_n"],
                        progress=lambda rows: print(format_rows(rows), file=log, flush=True))
     b = result["blas"]
     print(f"numpy BLAS: {b['internal_api']} {b['version']} kernel={b['architecture']} threads={b['num_threads']} "

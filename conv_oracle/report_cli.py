@@ -79,28 +79,6 @@ def add_bench_report_options(parser: argparse.ArgumentParser) -> argparse.Argume
     return parser
 
 
-def _bench_settings(args) -> dict:
-    """The same defaults as ``conv_oracle.bench.main``: --quick is seconds, --full is everything."""
-    from . import bench
-
-    layers = bench._split([args.layers] if args.layers else None, list(bench.LAYERS))
-    dtypes = bench._split(args.dtype, ["f32"])
-    modes = bench._split(args.mode, ["fwd"])
-    repeats, gap, sgemm_n = args.repeats or 7, args.gap, 2048
-    if args.quick:
-        layers = bench._split([args.layers] if args.layers else None, ["c", "h"])
-        repeats, gap, sgemm_n = args.repeats or 3, min(gap, 0.05), 512
-    if args.full:
-        dtypes = bench._split(args.dtype, ["f32", "f64"])
-        modes = bench._split(args.mode, list(bench.MODES))
-    for name, values, allowed in (("layer", layers, bench.LAYERS), ("dtype", dtypes, ("f32", "f64")),
-                                  ("mode", modes, bench.MODES)):
-        bad = [v for v in values if v not in allowed]
-        if bad:
-            raise ValueError(f"unknown {name} {', '.join(bad)}; choose from {', '.join(allowed)}")
-    return dict(layers=layers, dtypes=dtypes, modes=modes, repeats=repeats, gap=gap, sgemm_n=sgemm_n)
-
-
 def cmd_bench_report(args) -> int:
     """``conv-oracle bench [bench options] [--out DIR] [--no-report] ...``: time, then write the
     timing report. ``args.rest`` holds the raw options (cli.py passes them through)."""
@@ -122,7 +100,7 @@ def cmd_bench_report(args) -> int:
         print("wrote " + ", ".join(paths.values()))
         return 0
     try:
-        settings = _bench_settings(opts)
+        settings = bench.settings_from_args(opts)
     except ValueError as exc:
         print(f"conv-oracle bench: {exc}", file=sys.stderr)
         return 2
