@@ -14,7 +14,7 @@ rounding error is added by the harness (:func:`reference_bound`), never by a mod
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

@@ -6,7 +6,7 @@ with the tolerance replaced by the error model's bound.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 

@@ -9,7 +9,6 @@ the plugin's memory is visible. Trusted runs may use the in-process path instead
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 import resource
 import signal

@@ -6,7 +6,7 @@ Built-in implementations in ``impls/`` use exactly this contract and nothing mor
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from .bounds import DirectSum, ErrorModel

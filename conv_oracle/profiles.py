@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 PROFILES = ("ci", "dev", "thorough")

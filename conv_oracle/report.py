@@ -568,7 +568,7 @@ def study_tables(key: str, data: dict) -> list[tuple[str, list[str], list[list]]
 # ---- Markdown ---------------------------------------------------------------------------------
 def render_markdown(report: dict) -> str:
     run, summ = report["run"], report["summary"]
-    out = [f"# conv-oracle conformance report", "",
+    out = ["# conv-oracle conformance report", "",
            f"Schema `{report['schema']}`, created {report['created']}. Profile **{run['profile']}**, "
            f"seed **{run['seed']}**, examples per implementation {run['examples_per_impl']}, "
            f"{fmt(run['seconds'])} s. Correct means within the implementation's declared error bound of "

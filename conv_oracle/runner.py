@@ -204,7 +204,7 @@ def run_case(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str = "normal"
     if oracle is None:
         from .oracles import torch_oracle
         oracle = torch_oracle.reference
-    truth, scale = oracle(spec, *_args(spec, arrays64))
+    truth, scale = oracle(spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)
     ctx = bound_context(spec, arrays64, scale)
     if cross_check is not None:
         cross_check.submit(spec, seed, fill, arrays64, truth, ctx)
@@ -217,10 +217,6 @@ def run_case(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str = "normal"
     if bad:
         result.status, result.kind = FAIL, bad[0].kind
     return result
-
-
-def _args(spec: ConvSpec, a: CaseArrays):
-    return a.x, a.w, a.b, a.gy
 
 
 # ---- oracle cross-check -----------------------------------------------------------------------

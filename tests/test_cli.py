@@ -1,6 +1,5 @@
 """The command line: one-line errors with exit code 2 for bad input, resumable runs,
 failures kept in the example database and replayed first."""
-import os
 import signal
 import subprocess
 import sys
@@ -8,7 +7,7 @@ import time
 
 import pytest
 
-from conv_oracle import mutants, registry
+from conv_oracle import mutants
 from conv_oracle.fuzz import fuzz
 from conv_oracle.stream import read
 

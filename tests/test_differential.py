@@ -6,7 +6,6 @@ Select implementations with --impl or CONV_ORACLE_IMPLS; the profile with
 """
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from conv_oracle.oracles.worker import pin_away_from_worker
 from conv_oracle.pytest_plugin import assert_case_ok

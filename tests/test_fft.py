@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conv_oracle import BoundContext, ConvSpec, DirectSum, NotSupported
+from conv_oracle import ConvSpec, DirectSum, NotSupported
 from conv_oracle import bounds as B
 from conv_oracle.cases import CaseArrays, make_arrays
 from conv_oracle.oracles.torch_oracle import reference

@@ -6,7 +6,6 @@ replay command), one declares no dilation yet answers dilated cases (an "answere
 """
 import json
 import os
-import shutil
 import subprocess
 
 import numpy as np

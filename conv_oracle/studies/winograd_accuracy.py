@@ -65,7 +65,6 @@ def run(channels=CHANNELS, tiles=TILES, seed: int = SEED) -> dict:
     """The study as a JSON-serialisable dict: settings, rows and notes."""
     from impls.winograd_transforms import IMPROVED_9_NOTE, points_for
 
-    from ..bounds import BoundContext
     from .. import registry
 
     t0 = time.perf_counter()
