@@ -104,10 +104,12 @@ def cmd_bench_report(args) -> int:
     except ValueError as exc:
         print(f"conv-oracle bench: {exc}", file=sys.stderr)
         return 2
+    if opts.single_core and not bench.single_core():
+        bench.pin_to_one_core()
     impls = bench._split(opts.impl, default_impls())
     t0 = time.perf_counter()
     data = bench.run_bench(impls, settings["layers"], settings["dtypes"], settings["modes"], settings["repeats"],
-                           gap=settings["gap"], sgemm_n=settings["sgemm_n"],
+                           gap=settings["gap"], settle=settings["settle"], sgemm_n=settings["sgemm_n"],
                            progress=lambda rows: print(bench.format_rows(rows), flush=True))
     data["options"] = {"quick": opts.quick, "full": opts.full, **settings}
     if opts.json:
@@ -120,7 +122,8 @@ def cmd_bench_report(args) -> int:
     if opts.no_report:
         return 0
     report = build_timing(data, crossover=not opts.no_crossover, accuracy=not opts.no_accuracy,
-                          quick=opts.quick, full=opts.full, repeats=settings["repeats"], gap=settings["gap"])
+                          quick=opts.quick, full=opts.full, repeats=settings["repeats"], gap=settings["gap"],
+                          settle=settings["settle"])
     report["seconds"] = round(time.perf_counter() - t0, 1)
     paths = write_timing(report, opts.out)
     print("wrote " + ", ".join(paths.values()))

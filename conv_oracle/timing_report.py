@@ -37,28 +37,29 @@ def default_impls() -> list[str]:
 
 
 # ---- extra measurements -----------------------------------------------------------------------
-def crossover_data(impls, *, quick: bool = False, full: bool = False, repeats: int = 7, gap: float = 0.2) -> dict:
+def crossover_data(impls, *, quick: bool = False, full: bool = False, repeats: int = 7, gap: float = 0.2,
+                   settle: int = 1) -> dict:
     """Time vs kernel size (N=4, C=F=32, 64x64, same padding, f32 forward)."""
     kernels = (3, 5, 9, 15, 31) if quick else tuple(range(3, 32, 2)) if full else (3, 5, 7, 11, 15, 21, 31)
     impls = [i for i in CROSSOVER_IMPLS if i in impls] or list(CROSSOVER_IMPLS)
     try:
         from .studies import crossover
     except ImportError as exc:
-        return _own_crossover(kernels, impls, repeats, gap, reason=f"studies.crossover missing ({exc})")
+        return _own_crossover(kernels, impls, repeats, gap, settle, reason=f"studies.crossover missing ({exc})")
     try:
-        return crossover.crossover(kernels, impls, repeats=repeats, gap=gap)
+        return crossover.crossover(kernels, impls, repeats=repeats, gap=gap, settle=settle)
     except Exception as exc:
         return {"unavailable": f"{type(exc).__name__}: {exc}"}
 
 
-def _own_crossover(kernels, impls, repeats, gap, reason) -> dict:
+def _own_crossover(kernels, impls, repeats, gap, settle, reason) -> dict:
     from . import bench
     from .spec import ConvSpec
 
     rows = []
     for k in kernels:
         spec = ConvSpec.make(4, 32, 64, 64, 32, k, padding="same")
-        got = bench.bench_layer(spec, impls, repeats=repeats, gap=gap, baselines=("torch",))
+        got = bench.bench_layer(spec, impls, repeats=repeats, gap=gap, settle=settle, baselines=("torch",))
         ok = [r for r in got if r["status"] == "ok"]
         med = {r["name"]: r["median_s"] for r in ok}
         rows.append({"k": k, "descriptor": spec.descriptor(), "median_ms": {n: m * 1e3 for n, m in med.items()},
@@ -68,7 +69,7 @@ def _own_crossover(kernels, impls, repeats, gap, reason) -> dict:
                      "fastest": min(med, key=med.get) if med else None,
                      "skipped": {r["name"]: r["detail"] for r in got if r["status"] != "ok"}})
     return {"study": "fft-crossover", "source": f"timing_report (bench core): {reason}", "mode": "fwd",
-            "dtype": "float32", "repeats": repeats, "gap_s": gap, "template": "n4c32h64w64f32 k x k, same padding",
+            "dtype": "float32", "repeats": repeats, "gap_s": gap, "settle": settle, "template": "n4c32h64w64f32 k x k, same padding",
             "rows": rows}
 
 
@@ -134,12 +135,12 @@ def summarise(data: dict) -> list[dict]:
 
 
 def build_timing(data: dict, *, crossover: bool = True, accuracy: bool = True, quick: bool = False,
-                 full: bool = False, repeats: int = 7, gap: float = 0.2) -> dict:
+                 full: bool = False, repeats: int = 7, gap: float = 0.2, settle: int = 1) -> dict:
     impls = list(data.get("impls", []))
     report = {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "bench": data,
               "summary": summarise(data)}
     if crossover:
-        report["crossover"] = crossover_data(impls, quick=quick, full=full, repeats=repeats, gap=gap)
+        report["crossover"] = crossover_data(impls, quick=quick, full=full, repeats=repeats, gap=gap, settle=settle)
     if accuracy:
         f32 = [r["layer"] for r in data["results"] if r["dtype"] == "float32" and r["mode"] == "fwd"]
         layer = "c" if "c" in f32 else (f32[0] if f32 else "c")
@@ -169,7 +170,8 @@ def _header_lines(report: dict) -> list[tuple[str, str]]:
     b, lib, m = d["blas"], d["libraries"], d["machine"]
     opts = d.get("options", {})
     return [
-        ("machine", f"{m.get('processor')}, {m.get('cpu_count')} CPUs (affinity {m.get('affinity')}), {m.get('platform')}"),
+        ("machine", f"{m.get('processor')}, {m.get('cpu_count')} CPUs (affinity {m.get('affinity')}), {m.get('platform')}"
+                    + ("; SINGLE CORE: pinned to one CPU, every thread pool at 1 thread" if d.get("single_core") else "")),
         ("numpy BLAS", f"{b.get('internal_api')} {b.get('version')}, kernel {b.get('architecture')}, "
                        f"{b.get('num_threads')} threads, {b.get('threading_layer')}"),
         ("BLAS environment", f"OPENBLAS_CORETYPE={b.get('OPENBLAS_CORETYPE')}, OPENBLAS_L2_SIZE={b.get('OPENBLAS_L2_SIZE')}"),
@@ -178,8 +180,11 @@ def _header_lines(report: dict) -> list[tuple[str, str]]:
         ("libraries", f"numpy {lib.get('numpy')}, torch {lib.get('torch')} ({lib.get('torch_threads')} threads, "
                       f"{lib.get('torch_interop_threads')} interop), jax {lib.get('jax', lib.get('jax_error'))} "
                       f"{lib.get('jax_backend', '')}"),
-        ("method", f"median of {d['repeats']} interleaved calls after {d['warmup']} warm-up, {d['gap_s']} s gap "
-                   "before each call; spread = [min..max]; ratio = time / baseline time (> 1 slower)"
+        ("method", f"median of {d['repeats']} interleaved warm calls after {d['warmup']} warm-up round; before each "
+                   f"candidate's turn a {d['gap_s']} s gap (other libraries' threads go quiet), then "
+                   f"{d.get('settle', 0)} untimed call(s) (the first call after a gap is slower for every library on "
+                   "this VM; its median is kept in the JSON as after_gap_median_s); spread = [min..max]; "
+                   "ratio = time / baseline time (> 1 slower)"
                    + (f"; options {opts}" if opts else "")),
         ("created", f"{d.get('created')}"),
     ]

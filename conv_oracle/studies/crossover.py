@@ -2,7 +2,8 @@
 
 N=4, C=F=32, 64x64, 'same' padding, float32 forward, k = 3, 5, ..., 31. Every candidate is
 timed with the shared core (:func:`conv_oracle.bench.time_interleaved`: interleaved,
-``gap`` seconds between calls, median of ``repeats``); a plugin that declines a kernel size
+``gap`` seconds before each candidate's turn, ``settle`` untimed calls, median of ``repeats``
+warm calls); a plugin that declines a kernel size
 (NotSupported, e.g. Winograd beyond its tile) is recorded as skipped. JSON-serialisable;
 the timing report plots it.
 
@@ -31,7 +32,7 @@ def layer(k: int, dtype: str = "float32", backward: bool = False) -> ConvSpec:
 
 
 def crossover(kernels=KERNELS, impls=IMPLS, *, dtype: str = "float32", backward: bool = False,
-              repeats: int = 7, gap: float = 0.2, jax: bool = False, progress=None) -> dict:
+              repeats: int = 7, gap: float = 0.2, settle: int = 1, jax: bool = False, progress=None) -> dict:
     rows = []
     for k in kernels:
         spec = layer(k, DTYPES.get(dtype, dtype))
@@ -47,7 +48,8 @@ def crossover(kernels=KERNELS, impls=IMPLS, *, dtype: str = "float32", backward:
                 skipped[name] = f"NotSupported: {exc}"
             except Exception as exc:      # a broken or missing plugin must not stop the table
                 skipped[name] = f"{type(exc).__name__}: {exc}"
-        times = time_interleaved(candidates, repeats=repeats, gap=gap)
+        times = {name: t["warm"] for name, t in
+                 time_interleaved(candidates, repeats=repeats, gap=gap, settle=settle).items()}
         med = {name: statistics.median(t) for name, t in times.items()}
         row = {"k": k, "descriptor": spec.descriptor(), "median_ms": {n: m * 1e3 for n, m in med.items()},
                "min_ms": {n: min(t) * 1e3 for n, t in times.items()},
@@ -59,7 +61,7 @@ def crossover(kernels=KERNELS, impls=IMPLS, *, dtype: str = "float32", backward:
             progress(row)
     return {"study": "fft-crossover", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "mode": "fwdbwd" if backward else "fwd", "dtype": dtype, "repeats": repeats, "gap_s": gap,
-            "template": "n4c32h64w64f32 k x k, same padding", "blas": blas_info(), "libraries": library_info(),
+            "settle": settle, "template": "n4c32h64w64f32 k x k, same padding", "blas": blas_info(), "libraries": library_info(),
             "rows": rows}
 
 

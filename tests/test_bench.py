@@ -1,0 +1,60 @@
+"""The timing protocol of ``conv_oracle.bench`` (structure, not speed: no timed assertions)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conv_oracle import bench
+
+
+def test_each_turn_times_a_warm_call_after_the_settling_calls():
+    calls = {"a": 0, "b": 0}
+    order = []
+
+    def candidate(name):
+        def run():
+            calls[name] += 1
+            order.append(name)
+        return run
+
+    timed = bench.time_interleaved({"a": candidate("a"), "b": candidate("b")}, repeats=3, warmup=1,
+                                   gap=0.0, settle=2)
+    # 1 warm-up call, then per repeat: settle (2) calls, the first timed as after_gap, + 1 warm call
+    assert calls == {"a": 1 + 3 * 3, "b": 1 + 3 * 3}
+    for name in "ab":
+        assert len(timed[name]["warm"]) == 3 and len(timed[name]["after_gap"]) == 3
+    # a turn is the settle calls and the warm call back to back; the starting candidate rotates
+    turns = order[2:]
+    assert turns == ["a"] * 3 + ["b"] * 3 + ["b"] * 3 + ["a"] * 3 + ["a"] * 3 + ["b"] * 3
+
+
+def test_settle_zero_times_the_first_call_after_the_gap():
+    timed = bench.time_interleaved({"a": lambda: None}, repeats=2, warmup=0, gap=0.0, settle=0)
+    assert timed["a"]["warm"] == timed["a"]["after_gap"]
+
+
+def test_single_core_reexecs_pinned_with_one_thread_per_pool(tmp_path):
+    """--single-core re-runs the command on one CPU with every pool at one thread, and the
+    result says so (the brief's taskset -c 1 run)."""
+    out = tmp_path / "one.json"
+    env = {k: v for k, v in os.environ.items() if k != bench.SINGLE_CORE_ENV}
+    proc = subprocess.run([sys.executable, "-m", "conv_oracle.bench", "--single-core", "--layers", "h",
+                           "--repeats", "1", "--gap", "0", "--settle", "0", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["single_core"] is True
+    assert len(data["machine"]["affinity"]) == 1
+    assert data["blas"]["num_threads"] == 1
+    assert data["libraries"]["torch_threads"] == 1
+    assert {r["name"] for r in data["results"] if r["status"] == "ok"} >= {"torch", "im2col"}
+
+
+def test_negative_settle_is_refused():
+    args = bench.build_parser().parse_args(["--settle", "-1"])
+    with pytest.raises(ValueError, match="--settle"):
+        bench.settings_from_args(args)
