@@ -8,8 +8,10 @@ Every number quoted comes from one run that also records what ran it:
   each per repeat, with a short sleep between calls (``gap``) because a BLAS/OpenMP
   thread pool keeps spinning ~0.1 s after a call and starves the next library on 2 cores;
 * medians of >= 7 repeats, with min and max as the spread;
-* the numpy float32 GEMM rate (``sgemm_peak``) is measured in the same run, so
-  "% of sgemm peak" compares like with like;
+* the numpy float32 GEMM rate (``sgemm_peak``) is measured in the same run, before and
+  after, and a GEMM of the layer's dtype (n x n, n = ``sgemm_n``) is timed as one more
+  candidate in every layer's rounds: "% of GEMM (same rounds)" compares like with like even
+  when the host's load drifts during the run;
 * the BLAS library and the kernel it picked (threadpoolctl) and ``OPENBLAS_CORETYPE`` /
   ``OPENBLAS_L2_SIZE`` are recorded: those variables force older kernels (about half the
   sgemm rate), so a number without them is meaningless.
@@ -89,6 +91,19 @@ def sgemm_peak(n: int = 2048, repeats: int = 7) -> float:
         np.matmul(a, b, out=out)
         times.append(time.perf_counter() - t0)
     return 2.0 * n**3 / statistics.median(times) / 1e9
+
+
+def gemm_candidate(n: int, dtype: str = "float32") -> Callable[[], object]:
+    """numpy's ``a @ b`` for n x n operands of ``dtype`` (2 n^3 flops), as a candidate: timed in
+    the same rounds as a layer's candidates, it is the GEMM rate under the same machine load."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    out = np.empty((n, n), dtype=dtype)
+    return lambda: np.matmul(a, b, out=out)
+
+
+GEMM = "<numpy gemm reference>"   # the GEMM candidate's key in time_interleaved; no plugin is named so
 
 
 def machine_info() -> dict:
@@ -263,7 +278,7 @@ def time_interleaved(candidates: dict[str, Callable[[], object]], repeats: int =
 
 def bench_layer(spec: ConvSpec, impls: list, backward: bool = False, repeats: int = 7, *,
                 warmup: int = 1, gap: float = 0.2, settle: int = 1, peak: float | None = None,
-                baselines: tuple[str, ...] = BASELINES) -> list[dict]:
+                gemm_n: int | None = None, baselines: tuple[str, ...] = BASELINES) -> list[dict]:
     """One row per candidate (baselines first, then ``impls``: registered names, or plugin
     objects labelled by their ``name``): median/min/max seconds,
     GFLOP/s, time ratios to torch and JAX (>1: slower than the baseline), % of ``peak``.
@@ -287,10 +302,13 @@ def bench_layer(spec: ConvSpec, impls: list, backward: bool = False, repeats: in
             status[name] = f"unsupported: {exc}"
         except Exception as exc:
             status[name] = f"error: {type(exc).__name__}: {exc}"
+    if candidates and gemm_n:
+        candidates[GEMM] = gemm_candidate(gemm_n, spec.dtype)
     timed = time_interleaved(candidates, repeats=repeats, warmup=warmup, gap=gap, settle=settle) if candidates else {}
     times = {name: t["warm"] for name, t in timed.items()}
     work = flops(spec, backward)
     medians = {name: statistics.median(t) for name, t in times.items()}
+    gemm_rate = 2.0 * gemm_n**3 / medians.pop(GEMM) / 1e9 if GEMM in medians else None
     rows = []
     for name in [*baselines, *impls]:
         row = {"name": name, "layer_spec": spec.descriptor(), "mode": "fwdbwd" if backward else "fwd",
@@ -304,7 +322,9 @@ def bench_layer(spec: ConvSpec, impls: list, backward: bool = False, repeats: in
                        gflops=work / med / 1e9,
                        ratio_to_torch=med / medians["torch"] if "torch" in medians else None,
                        ratio_to_jax=med / medians["jax"] if "jax" in medians else None,
-                       pct_sgemm_peak=100.0 * work / med / 1e9 / peak if peak else None)
+                       pct_sgemm_peak=100.0 * work / med / 1e9 / peak if peak else None,
+                       gemm_gflops_same_rounds=gemm_rate,
+                       pct_gemm_same_rounds=100.0 * work / med / 1e9 / gemm_rate if gemm_rate else None)
         rows.append(row)
     return rows
 
@@ -321,7 +341,7 @@ def run_bench(impls: list[str], layers: list[str], dtypes: list[str], modes: lis
             for layer in layers:
                 spec = LAYERS[layer].replace(dtype=DTYPES.get(dtype, dtype))
                 rows = bench_layer(spec, impls, backward=mode == "fwdbwd", repeats=repeats, warmup=warmup,
-                                   gap=gap, settle=settle, peak=peak)
+                                   gap=gap, settle=settle, peak=peak, gemm_n=sgemm_n)
                 for row in rows:
                     row["layer"] = layer
                 results.extend(rows)
@@ -368,8 +388,10 @@ def format_rows(rows: list[dict]) -> str:
         rt = f"{r['ratio_to_torch']:.2f}" if r["ratio_to_torch"] is not None else "-"
         rj = f"{r['ratio_to_jax']:.2f}" if r["ratio_to_jax"] is not None else "-"
         pk = f"{r['pct_sgemm_peak']:.0f}%" if r["pct_sgemm_peak"] is not None else "-"
+        same = r.get("pct_gemm_same_rounds")
+        gm = f"{same:.0f}% of {r['gemm_gflops_same_rounds']:.0f}" if same is not None else "-"
         lines.append(f"{head} {r['median_s'] * 1e3:9.2f} ms [{r['min_s'] * 1e3:.2f}..{r['max_s'] * 1e3:.2f}] "
-                     f"{r['gflops']:7.1f} GFLOP/s  x torch {rt:>5}  x jax {rj:>5}  sgemm {pk:>4}")
+                     f"{r['gflops']:7.1f} GFLOP/s  x torch {rt:>5}  x jax {rj:>5}  sgemm {pk:>4}  gemm(same rounds) {gm}")
     return "\n".join(lines)
 
 

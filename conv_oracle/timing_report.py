@@ -176,7 +176,8 @@ def _header_lines(report: dict) -> list[tuple[str, str]]:
                        f"{b.get('num_threads')} threads, {b.get('threading_layer')}"),
         ("BLAS environment", f"OPENBLAS_CORETYPE={b.get('OPENBLAS_CORETYPE')}, OPENBLAS_L2_SIZE={b.get('OPENBLAS_L2_SIZE')}"),
         ("sgemm peak", f"{d['sgemm_gflops']:.0f} GFLOP/s before, {d['sgemm_gflops_after']:.0f} after "
-                       f"(n={d['sgemm_n']}, numpy float32 matmul, same run)"),
+                       f"(n={d['sgemm_n']}, numpy float32 matmul, same run); '% GEMM, same rounds' divides by an "
+                       "n x n GEMM of the layer's dtype timed as one more candidate in that layer's rounds"),
         ("libraries", f"numpy {lib.get('numpy')}, torch {lib.get('torch')} ({lib.get('torch_threads')} threads, "
                       f"{lib.get('torch_interop_threads')} interop), jax {lib.get('jax', lib.get('jax_error'))} "
                       f"{lib.get('jax_backend', '')}"),
@@ -194,17 +195,18 @@ def _result_rows(report):
     rows = []
     for r in report["bench"]["results"]:
         if r["status"] != "ok":
-            rows.append([r["layer"], r["mode"], r["dtype"], r["name"], r["status"], "", "", "", "", "",
+            rows.append([r["layer"], r["mode"], r["dtype"], r["name"], r["status"], "", "", "", "", "", "",
                          (r.get("detail") or "")[:90]])
             continue
         rows.append([r["layer"], r["mode"], r["dtype"], r["name"], f"{r['median_s'] * 1e3:.2f}",
                      f"{r['min_s'] * 1e3:.2f}..{r['max_s'] * 1e3:.2f}", f"{r['gflops']:.1f}", fmt(r["ratio_to_torch"]),
-                     fmt(r["ratio_to_jax"]), _pct(r.get("pct_sgemm_peak")), ""])
+                     fmt(r["ratio_to_jax"]), _pct(r.get("pct_sgemm_peak")), _pct(r.get("pct_gemm_same_rounds")),
+                     ""])
     return rows
 
 
 RESULT_HEADER = ["layer", "mode", "dtype", "candidate", "median ms", "spread ms", "GFLOP/s", "x torch", "x jax",
-                 "% sgemm peak", "note"]
+                 "% sgemm peak", "% GEMM, same rounds", "note"]
 SUMMARY_HEADER = ["candidate", "mode", "dtype", "layers", "geo-mean x torch", "geo-mean x jax", "best GFLOP/s",
                   "not run"]
 

@@ -58,3 +58,14 @@ def test_negative_settle_is_refused():
     args = bench.build_parser().parse_args(["--settle", "-1"])
     with pytest.raises(ValueError, match="--settle"):
         bench.settings_from_args(args)
+
+
+def test_rows_carry_the_gemm_rate_of_the_same_rounds():
+    from conv_oracle.spec import ConvSpec
+
+    spec = ConvSpec.parse("n2c4h10w10f4k3p1 f64")
+    rows = bench.bench_layer(spec, ["im2col"], repeats=2, warmup=0, gap=0.0, gemm_n=64, baselines=("torch",))
+    assert [r["name"] for r in rows] == ["torch", "im2col"]    # the GEMM is no row of its own
+    for r in rows:
+        assert r["gemm_gflops_same_rounds"] > 0
+        assert r["pct_gemm_same_rounds"] == pytest.approx(100 * r["gflops"] / r["gemm_gflops_same_rounds"])
