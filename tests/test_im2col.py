@@ -9,7 +9,9 @@
 """
 from __future__ import annotations
 
+import os
 import json
+import time
 import tracemalloc
 
 import numpy as np
@@ -169,8 +171,10 @@ def test_peak_memory_is_as_declared(descriptor, samples, threads, backward):
     assert peak - outputs >= held
 
 
-@pytest.mark.parametrize("descriptor", ["n4c16h32w32f8k1 f32", "n4c16h32w32f32k1b0 f32"])
+@pytest.mark.parametrize("descriptor", ["n4c64h64w64f32k1 f32", "n4c64h64w64f128k1b0 f32"])
 def test_pointwise_makes_no_columns(descriptor):
+    # one sample's columns are 1 MB here: far above numpy's per-thread ufunc buffers (up to
+    # 32 KB in each of the two workers, which run at once), far below any copy of x
     spec = ConvSpec.parse(descriptor)
     plugin = Im2colConv()
     assert plugin.peak_extra_bytes(spec) == 0
@@ -323,3 +327,21 @@ def test_one_thread_gives_the_bits_of_two_at_a_blas_threaded_size():
     one, two = _outputs(Im2colConv(threads=1), spec), _outputs(Im2colConv(threads=2), spec)
     for name in one:
         assert one[name].tobytes() == two[name].tobytes(), name
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs to bind 2 workers")
+def test_workers_are_bound_to_distinct_cpus():
+    """Each worker runs on its own CPU of the process's set (unbound, both were often woken on
+    one CPU); the main thread's own affinity is left alone."""
+    from impls import im2col
+
+    seen, main_before = {}, os.sched_getaffinity(0)
+    chunks = [(i,) for i in range(16)]
+
+    def job(t, i):
+        seen.setdefault(t, set()).update(os.sched_getaffinity(0))
+        time.sleep(0.002)  # long enough that both workers take chunks
+    im2col._run(2, chunks, job)
+    cpus = sorted(main_before)
+    assert seen == {0: {cpus[0]}, 1: {cpus[1]}}
+    assert os.sched_getaffinity(0) == main_before
