@@ -35,18 +35,32 @@ the copy runs in parallel too, the columns of a chunk are still in cache when th
 them, and a core taken by another process delays one worker (which then takes fewer chunks)
 instead of stalling a multi-threaded GEMM at its barrier. BLAS stays at one thread with one
 worker too: OpenBLAS splits a threaded GEMM differently and rounds differently.
-Measured on the 2-core AMD EPYC, OpenBLAS 0.3.31 Haswell kernel (sgemm 2048^3: 86 GFLOP/s
-on one core, 172 on two), medians of 7-9, interleaved with torch:
+Each worker is bound to its own CPU (:func:`_bind_to`). Measured on the 2-core AMD EPYC,
+OpenBLAS 0.3.31 Haswell kernel (the only AVX2 kernel this CPU offers: ``OPENBLAS_CORETYPE``
+unset and ``=Haswell`` pick it alike), with ``conv-oracle bench`` (torch, JAX and an n=2048
+GEMM of the layer's dtype timed in the same interleaved rounds; medians of 9 warm calls),
+2026-11-27:
 
-* one core (``OPENBLAS_NUM_THREADS=1 taskset -c 1``, the only trustworthy ratio on a shared
-  machine), float32, layers a-d: 79-85 % of the one-core sgemm rate (torch's oneDNN:
-  93-96 %). Layer a: the GEMMs take 23.2 ms (80 GFLOP/s, 93 % of sgemm), the copies 3.3 ms.
-  float64 vs torch: a 0.43, b 0.55, c 0.87, d 0.58, e 0.42 of its time. On layer c torch
-  itself runs at 82 % of the dgemm rate, so no GEMM-based method can be 1.5x faster there.
-* two cores, quiet: 73 % (a), 82 % (b), 81 % (c), 77 % (d) of the two-thread sgemm rate; the
-  two workers' copies contend for the shared cache (layer a: 14.7 ms ~ (GEMM + 2 x copy)/2).
-* tried, no gain: the product as ``cols^T @ w^T`` (70 vs 78 GFLOP/s on layer a's shapes);
-  K = 576 with a separate bias pass instead of 577; output-row blocks that keep the columns
+* one core (``--single-core``, the ratio to trust on this time-shared machine), float32,
+  layers a-d: 76-79 % (a), 84 % (b), 82-85 % (c), 78-82 % (d) of the same rounds' sgemm rate
+  (torch's oneDNN: 95-98 %, 71 % on d). float64 time / torch's: a 0.44, b 0.56, c 0.83-0.89,
+  d 0.58, e 0.40. On layer c im2col runs at 88-92 % of the dgemm rate and torch at 77 %, so
+  being 1.5x faster than torch there would take 115 % of the dgemm rate.
+* two cores: 60-70 % (a), 67-69 % (b), 70-76 % (c), 54-61 % (d) of the same rounds' sgemm
+  rate (torch: 89-97 %, 68 % on d); float64 / torch: a 0.44-0.47, b 0.61, c 0.76-0.82 (torch
+  at 69 % of the dgemm rate: 1.5x would take 103 %), d 0.87-1.13, e 0.59-0.66. Scaling from
+  one core to two is 1.5-1.7x (torch: 1.85x): the workers' GEMMs scale 1.8x, their copies
+  1.35x (they share L3 and memory bandwidth). The first call after an idle gap is slower
+  still, for every library; the bench times warm calls.
+* layer d in float64 writes a 51 MB output: the kernel's zeroing of its fresh pages (with
+  numpy's transparent huge pages) is 6 ms of its 28 ms on one core, as for torch.
+* binding the workers: unbound, the scheduler often woke both on the CPU of the thread that
+  woke them (layer d, 2 threads: 13.3 ms median, 7.7 min; bound: 8.1 ms median).
+* tried, no gain: a whole-batch 2-thread GEMM (faster under load, but OpenBLAS's bits then
+  depend on the batch size and thread count, so a budget would change the results); one
+  2-thread GEMM per sample with a 2-thread copy (equal within noise); row blocks of 1-4 MB on
+  two cores (within the +-7 % noise of identical runs); the product as ``cols^T @ w^T`` (70
+  vs 78 GFLOP/s on layer a's shapes); K = 576 with a separate bias pass instead of 577; output-row blocks that keep the columns
   in L2 (one core: 2 MB blocks 3 %, 1 MB 7 % slower); columns over the padded width (rows
   become contiguous runs, the copy is 2x faster, but the GEMM is Wp/Wo wider and y needs a
   crop: equal on one core, 5 % slower on two); one 2-thread GEMM on (K, N*P) columns (layer
