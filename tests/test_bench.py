@@ -69,3 +69,22 @@ def test_rows_carry_the_gemm_rate_of_the_same_rounds():
     for r in rows:
         assert r["gemm_gflops_same_rounds"] > 0
         assert r["pct_gemm_same_rounds"] == pytest.approx(100 * r["gflops"] / r["gemm_gflops_same_rounds"])
+
+
+@pytest.mark.parametrize("descriptor", ["n3c4h9w8f6k3p1 f32", "n2c8h7w7f4k3s2p1b0 f64", "n3c4h6w6f8k1 f32"])
+def test_gemm_bound_study_times_the_forwards_own_gemms(descriptor):
+    """benchmarks/im2col_gemm_bound.py: its 'gemms' candidate makes the very GEMMs of the
+    forward (same bits), so im2col / gemms is the cost of the column copy alone."""
+    import numpy as np
+
+    from conv_oracle.spec import ConvSpec
+    from impls.im2col import Im2colConv
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    try:
+        from im2col_gemm_bound import gemms_only
+    finally:
+        sys.path.pop(0)
+    spec = ConvSpec.parse(descriptor)
+    x, w, b, _ = bench.make_arrays(spec)
+    assert np.array_equal(gemms_only(spec)(), Im2colConv().forward(x, w, b, spec))
