@@ -79,16 +79,14 @@ def blas_info() -> dict:
 
 
 def sgemm_peak(n: int = 2048, repeats: int = 7) -> float:
-    """Median GFLOP/s of numpy's float32 ``a @ b`` for n x n operands (2 n^3 flops)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    out = np.empty((n, n), dtype=np.float32)
-    np.matmul(a, b, out=out)  # warm-up: thread pool start, page faults
+    """Median GFLOP/s of numpy's float32 ``a @ b`` for n x n operands (2 n^3 flops), calls
+    back to back after one warm-up (thread pool start, page faults)."""
+    run = gemm_candidate(n, "float32")
+    run()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        np.matmul(a, b, out=out)
+        run()
         times.append(time.perf_counter() - t0)
     return 2.0 * n**3 / statistics.median(times) / 1e9
 
