@@ -43,9 +43,7 @@ def gemms_only(spec):
         raise ValueError(f"{spec.descriptor()}: row blocks or multi-sample chunks; this study covers whole samples")
     g, fg = spec.groups, spec.f // spec.groups
     fold = b is not None and im2col._folds_bias(spec)
-    wm = w.reshape(g, fg, -1)
-    if fold:
-        wm = np.concatenate([wm, b.reshape(g, fg, 1)], axis=2)
+    wm = im2col.forward_weights(w, b, spec)
     per_sample = im2col.column_bytes(spec, 1) // np.dtype(spec.dtype).itemsize
     cols = [im2col._columns(x[n:n + 1], spec, np.empty(per_sample, spec.dtype), fold) for n in range(spec.n)]
     y = np.empty(spec.y_shape, dtype=spec.dtype)

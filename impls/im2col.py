@@ -186,6 +186,16 @@ def peak_extra_bytes(spec: ConvSpec, max_column_bytes: int | None = None, *, thr
     return extra
 
 
+def forward_weights(w: np.ndarray, b: np.ndarray | None, spec: ConvSpec) -> np.ndarray:
+    """The forward GEMM's left operand, (G, Fg, Cg*KH*KW), with b as a last column
+    (G, Fg, Cg*KH*KW + 1) when the forward folds the bias into the GEMM."""
+    g = spec.groups
+    wm = w.reshape(g, spec.f // g, -1)
+    if b is not None and _folds_bias(spec):
+        wm = np.concatenate([wm, b.reshape(g, spec.f // g, 1)], axis=2)
+    return wm
+
+
 def _padded(x: np.ndarray, spec: ConvSpec, rows: tuple[int, int] | None = None) -> np.ndarray:
     """Zero-padded copy (or ``x`` itself when there is no padding); with ``rows=(a, b)``
     only rows a..b-1 of the padded input."""
@@ -374,9 +384,7 @@ class Im2colConv(ConvPlugin):
         g, fg = spec.groups, spec.f // spec.groups
         ho, wo = spec.out_hw
         fold = b is not None and _folds_bias(spec)
-        wm = w.reshape(g, fg, -1)                                  # (G, Fg, Cg*KH*KW)
-        if fold:
-            wm = np.concatenate([wm, b.reshape(g, fg, 1)], axis=2)  # (G, Fg, Cg*KH*KW + 1)
+        wm = forward_weights(w, b, spec)                           # (G, Fg, Cg*KH*KW [+1])
         y = np.empty(spec.y_shape, dtype=x.dtype)                  # (N, F, Ho, Wo)
         workers, nb, rb = forward_plan(spec, self.max_column_bytes, self._threads())
         chunks = [(n0, min(spec.n, n0 + nb), r0, min(ho, r0 + rb))
