@@ -149,6 +149,9 @@ def cmd_check(args) -> int:
     console.print(f"declared-unsupported cases offered: {summary.honesty_examples}, refused cleanly: {refused}")
     for failure in summary.failures:
         say("FAIL " + failure.message())
+    if getattr(summary, "stopped_by", ""):
+        say(f"{summary.impl}: search stopped at its first {summary.stopped_by} fault (each further example "
+            "would cost a timeout or a worker restart; this case is not shrunk)")
     for d in summary.disagreements:
         say(d.message())
     say(
@@ -210,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--resume", help="reuse the results an interrupted run streamed to this JSONL file")
     check.add_argument("--trusted", action="store_true",
                        help="run the implementation in this process (faster; no protection from hangs or crashes)")
-    check.add_argument("--timeout", type=float, default=60.0, help="seconds per case in the worker (default 60)")
+    check.add_argument("--timeout", type=float, default=None,
+                       help="seconds per case in the worker (default: 1000 x the torch oracle's time on the case, "
+                            "at least 10)")
     check.add_argument("--memory-limit", type=float, default=4096, help="MiB the worker may allocate (default 4096)")
     check.add_argument("--max-elements", type=int, default=50_000_000,
                        help="work budget of a --case replay, checked before allocation (default 5e7)")

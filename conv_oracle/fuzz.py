@@ -14,15 +14,30 @@ from hypothesis import given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from hypothesis.reporting import current_reporter, with_reporter
 
 from . import profiles
 from .plugin import ConvPlugin
-from .runner import CaseResult, CrossCheck, Disagreement, run_case, single_threaded
+from .runner import CRASHED, HANG, MEMORY, CaseResult, CrossCheck, Disagreement, run_case, single_threaded
 from .strategies import cases as case_strategy
 from .strategies import fills, seeds, specs
 
 
 class CaseFailure(AssertionError):
+    def __init__(self, result: CaseResult):
+        super().__init__(result.message())
+        self.result = result
+
+
+# Faults that cost a timeout or a worker restart per example: shrinking through them finds
+# nothing worth the wait, so the first one ends the search of that plugin.
+FATAL_KINDS = (HANG, CRASHED, MEMORY)
+
+
+class PluginFault(BaseException):
+    """The first fatal fault of a plugin. A BaseException, so Hypothesis neither shrinks nor
+    replays it: it ends the search at once."""
+
     def __init__(self, result: CaseResult):
         super().__init__(result.message())
         self.result = result
@@ -39,6 +54,7 @@ class FuzzSummary:
     disagreements: list[Disagreement] = field(default_factory=list)
     cross_checked: int = 0
     cross_skipped_nonfinite: int = 0        # NaN/Inf-input cases the JAX canonical form cannot judge
+    stopped_by: str = ""                    # a fatal fault's kind, when it ended the search early
     seconds: float = 0.0
     seconds_before_drain: float = 0.0
 
@@ -83,12 +99,16 @@ def fuzz(plugin: ConvPlugin, *, profile: str = "dev", examples: int | None = Non
             setattr(summary, count_attr, getattr(summary, count_attr) + 1)
             _record(summary, result, on_result)
             if not result.ok:
-                raise CaseFailure(result)
+                raise PluginFault(result) if result.kind in FATAL_KINDS else CaseFailure(result)
 
         if seed is not None:
             check = hypothesis_seed(seed)(check)
         try:
-            check()
+            with with_reporter(_without_seed_hint(current_reporter())):
+                check()
+        except PluginFault as exc:
+            summary.failures.append(exc.result)
+            summary.stopped_by = exc.result.kind
         except CaseFailure as exc:
             summary.failures.append(exc.result)
         except BaseExceptionGroup as group:       # several distinct bugs reported at once
@@ -101,7 +121,7 @@ def fuzz(plugin: ConvPlugin, *, profile: str = "dev", examples: int | None = Non
     start = time.perf_counter()
     with single_threaded(), profiles.import_independent_draws():
         run_search(case_strategy(plugin.capabilities), "examples")
-        if honesty and _has_limits(plugin):
+        if honesty and _has_limits(plugin) and not summary.stopped_by:
             unsupported = st.tuples(specs(plugin.capabilities, supported=False), seeds(), fills())
             try:
                 run_search(unsupported, "honesty_examples", share=0.2)
@@ -114,6 +134,13 @@ def fuzz(plugin: ConvPlugin, *, profile: str = "dev", examples: int | None = Non
         summary.cross_skipped_nonfinite = cross.skipped_nonfinite
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _without_seed_hint(reporter):
+    """Hypothesis prints "add @seed(...)" when a search ends on a BaseException; a PluginFault's
+    record already has its replay command."""
+    return lambda text: None if str(text).startswith("You can reproduce this failure by adding @seed(") \
+        else reporter(text)
 
 
 def _has_limits(plugin: ConvPlugin) -> bool:

@@ -1,24 +1,66 @@
 """Run an implementation in a worker process, with a per-case timeout and a memory limit.
 
-A plugin that hangs, kills the interpreter (``os._exit``, a segfault) or allocates without
-bound then costs one case, not the run: the worker is killed or found dead, the case is
-reported as ``hang``, ``crashed`` or ``memory-limit`` with its descriptor, and the next
-case starts a fresh worker. Mutation and aliasing are checked inside the worker, where
-the plugin's memory is visible. Trusted runs may use the in-process path instead.
+A plugin that hangs, kills the interpreter (``os._exit``, ``sys.exit``, a segfault) or
+allocates without bound then costs one case, not the run: the worker is killed or found
+dead, the case is reported as ``hang``, ``crashed`` or ``memory-limit`` with its descriptor
+and the true cause (exit code or signal), and the next case starts a fresh worker.
+Mutation and aliasing are checked inside the worker, where the plugin's memory is visible.
+Trusted runs may use the in-process path instead.
+
+The worker's stdout and stderr go to a file of its own, emptied before each case, so a
+chatty plugin does not write over the terminal; the tail of what it wrote is kept in the
+detail of a failing case. The worker ignores Ctrl-C (the CLI handles it) and dies with
+the process that started it, SIGKILL included (Linux parent-death signal).
+
+Default timeout: ``ORACLE_TIME_FACTOR`` times the torch oracle's own time on the case, at
+least ``DEFAULT_TIMEOUT_FLOOR_S``. The oracle is timed only for cases big enough for that
+product to exceed the floor; a fuzzed case (a few thousand elements) gets the floor.
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import pickle
 import resource
 import signal
+import sys
+import tempfile
+import time
+import traceback
 
 from .cases import CaseArrays
 from .runner import CRASHED, HANG, RAISED, Execution, execute
 from .spec import ConvSpec
 
-DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_MEMORY_LIMIT = 4 * 2**30   # address space the worker may add after start-up
+DEFAULT_TIMEOUT_FLOOR_S = 10.0
+ORACLE_TIME_FACTOR = 1000           # a pure-Python reference may be 1000x slower than oneDNN
+CHEAP_MACS = 2_000_000              # torch float64 fwd+bwd of this many MACs: well under floor/factor
+START_TIMEOUT_S = 120.0             # interpreter, numpy and the plugin's import, on a busy 2-core machine
+EXIT_GRACE_S = 2.0                  # a worker that closed its pipe gets this long to report its exit code
+OUTPUT_TAIL_BYTES = 2000
+DEFAULT_MEMORY_LIMIT = 4 * 2**30    # address space the worker may add after start-up
+MIN_MEMORY_LIMIT = 64 * 2**20       # below this, a worker cannot run the smallest case
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    The signal follows the parent *thread* that started the process: start workers from a
+    thread that lives as long as they should (the main thread here)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)        # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):                 # not Linux: the pipe's EOF still stops an idle worker
+        return
+    if os.getppid() != parent_pid:                    # the parent died before prctl took effect
+        os._exit(1)
+
+
+def worker_setup(parent_pid: int) -> None:
+    """What every worker process does first: die with its parent, leave Ctrl-C to it."""
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _address_space_in_use() -> int:
@@ -29,22 +71,61 @@ def _address_space_in_use() -> int:
     return 0
 
 
-def _serve(conn, registry_name: str, memory_limit: int | None) -> None:
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        ctypes.CDLL(None).fflush(None)                # C-level stdio buffers of extensions
+    except (OSError, AttributeError):
+        pass
+
+
+def _capture_output(path: str) -> None:
+    """Point fds 1 and 2 at ``path``: what the plugin prints, from Python or C, lands there."""
+    fd = os.open(path, os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _empty_output() -> None:
+    _flush_output()
+    os.ftruncate(1, 0)
+    os.lseek(1, 0, os.SEEK_SET)                       # fds 1 and 2 share this offset
+
+
+def _serve(conn, registry_name: str, memory_limit: int | None, output_path: str, parent_pid: int) -> None:
+    worker_setup(parent_pid)
+    _capture_output(output_path)
     from threadpoolctl import threadpool_limits
 
     from . import registry
 
     threadpool_limits(1)
-    plugin = registry.load(registry_name)
+    try:
+        plugin = registry.load(registry_name)
+    except Exception as exc:
+        conn.send(("unavailable", f"{type(exc).__name__}: {exc}"))
+        return
     if memory_limit:
         limit = _address_space_in_use() + memory_limit
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    conn.send(("ready", ""))
     while True:
         request = conn.recv()
         if request is None:
             return
         descriptor, arrays, backward = request
-        done = execute(plugin, ConvSpec.parse(descriptor), CaseArrays(*arrays), backward)
+        _empty_output()
+        try:
+            done = execute(plugin, ConvSpec.parse(descriptor), CaseArrays(*arrays), backward)
+        except KeyboardInterrupt:                     # Ctrl-C is ignored here: the plugin raised it
+            done = Execution(error_kind=RAISED, error="KeyboardInterrupt raised by the plugin\n"
+                             + "".join(traceback.format_exc(limit=-3)))
+        _flush_output()
         try:
             payload = pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
@@ -54,64 +135,133 @@ def _serve(conn, registry_name: str, memory_limit: int | None) -> None:
 
 def _death(exitcode: int | None) -> str:
     if exitcode is None:
-        return "the worker closed its pipe"
+        return "the worker closed its pipe but did not exit"
     if exitcode < 0:
         return f"the worker was killed by signal {signal.Signals(-exitcode).name}"
-    return f"the worker exited with code {exitcode}"
+    return f"the worker exited with code {exitcode} (the plugin ended the process: os._exit or sys.exit)"
+
+
+def _output_tail(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - OUTPUT_TAIL_BYTES))
+            tail = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    if not tail.strip():
+        return ""
+    cut = f"last {OUTPUT_TAIL_BYTES} of {size} bytes" if size > OUTPUT_TAIL_BYTES else f"{size} bytes"
+    return f"\nplugin output ({cut}):\n{tail.rstrip()}"
+
+
+def _oracle_seconds(spec: ConvSpec, arrays: CaseArrays) -> float:
+    from .oracles import torch_oracle
+
+    a = arrays.as_float64()
+    start = time.perf_counter()
+    torch_oracle.reference(spec, a.x, a.w, a.b, a.gy)
+    return time.perf_counter() - start
 
 
 class IsolatedExecutor:
-    """Callable ``(spec, arrays, backward) -> Execution`` backed by a restartable worker."""
+    """Callable ``(spec, arrays, backward) -> Execution`` backed by a restartable worker.
 
-    def __init__(self, registry_name: str, *, timeout: float = DEFAULT_TIMEOUT_S,
+    ``timeout``: seconds per case, or None for the default derived from the oracle's time."""
+
+    def __init__(self, registry_name: str, *, timeout: float | None = None,
                  memory_limit: int | None = DEFAULT_MEMORY_LIMIT):
         self.registry_name, self.timeout, self.memory_limit = registry_name, timeout, memory_limit
         self._context = multiprocessing.get_context("spawn")
         self._process = None
         self._conn = None
+        handle, self._output_path = tempfile.mkstemp(prefix="conv-oracle-output-", suffix=".txt")
+        os.close(handle)
 
-    def _start(self) -> None:
-        self._conn, child = self._context.Pipe()
-        self._process = self._context.Process(target=_serve, args=(child, self.registry_name, self.memory_limit),
-                                              daemon=True, name=f"conv-oracle-{self.registry_name}")
-        self._process.start()
-        child.close()
+    def case_timeout(self, spec: ConvSpec, arrays: CaseArrays) -> tuple[float, str]:
+        """(seconds, how they were chosen) for one case."""
+        if self.timeout is not None:
+            return self.timeout, f"{self.timeout:g} s"
+        if spec.macs <= CHEAP_MACS:
+            return DEFAULT_TIMEOUT_FLOOR_S, f"{DEFAULT_TIMEOUT_FLOOR_S:g} s (the default timeout's floor)"
+        oracle = _oracle_seconds(spec, arrays)
+        seconds = max(DEFAULT_TIMEOUT_FLOOR_S, ORACLE_TIME_FACTOR * oracle)
+        return seconds, (f"{seconds:.3g} s (the default: {ORACLE_TIME_FACTOR} x the torch oracle's "
+                         f"{oracle * 1e3:.3g} ms on this case, at least {DEFAULT_TIMEOUT_FLOOR_S:g} s)")
 
-    def _stop(self) -> int | None:
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.kill()
-            self._process.join()
-            code = self._process.exitcode
-            self._conn.close()
-            self._process = self._conn = None
-            return code
-        return None
+    def _start(self) -> str:
+        """Start a worker; '' once it has loaded the plugin, else why it could not."""
+        conn, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_serve, args=(child, self.registry_name, self.memory_limit, self._output_path, os.getpid()),
+            daemon=True, name=f"conv-oracle-{self.registry_name}")
+        try:
+            process.start()
+        finally:
+            child.close()
+        self._process, self._conn = process, conn
+        try:
+            if not self._conn.poll(START_TIMEOUT_S):
+                self._stop()
+                return f"the worker did not load the plugin within {START_TIMEOUT_S:g} s; it was killed"
+            state, error = self._conn.recv()
+        except (EOFError, ConnectionError, OSError):
+            return "the worker died while loading the plugin: " + _death(self._stop(EXIT_GRACE_S))
+        if state != "ready":
+            self._stop(EXIT_GRACE_S)
+            return f"the worker could not load the plugin: {error}"
+        return ""
+
+    def _stop(self, grace: float = 0.0) -> int | None:
+        """Stop the worker (after ``grace`` seconds to exit by itself); its exit code."""
+        if self._process is None:
+            return None
+        self._process.join(grace)
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        code = self._process.exitcode
+        self._conn.close()
+        self._process = self._conn = None
+        return code
 
     def __call__(self, spec: ConvSpec, arrays: CaseArrays, backward: bool) -> Execution:
+        timeout, chosen = self.case_timeout(spec, arrays)
         if self._process is None or not self._process.is_alive():
             self._stop()
-            self._start()
+            failed = self._start()
+            if failed:
+                return Execution(error_kind=CRASHED, error=failed + _output_tail(self._output_path))
         try:
             self._conn.send((spec.descriptor(), (arrays.x, arrays.w, arrays.b, arrays.gy), backward))
-            if not self._conn.poll(self.timeout):
+            if not self._conn.poll(timeout):
                 self._stop()
-                return Execution(error_kind=HANG, error=f"no answer within {self.timeout:g} s; the worker was killed")
-            return pickle.loads(self._conn.recv_bytes())
+                return Execution(error_kind=HANG, error=f"no answer within {chosen}; the worker was killed"
+                                 + _output_tail(self._output_path))
+            done = pickle.loads(self._conn.recv_bytes())
         except (EOFError, ConnectionError, OSError):
-            return Execution(error_kind=CRASHED, error=_death(self._stop()))
+            return Execution(error_kind=CRASHED, error=_death(self._stop(EXIT_GRACE_S))
+                             + _output_tail(self._output_path))
+        if done.error_kind and done.error_kind != "not-supported":
+            done.error += _output_tail(self._output_path)
+        return done
 
-    def close(self) -> None:
-        if self._process is not None and self._process.is_alive():
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the worker: politely (up to 5 s) when ``wait``, at once otherwise."""
+        if wait and self._process is not None and self._process.is_alive():
             try:
                 self._conn.send(None)
                 self._process.join(timeout=5)
             except (ConnectionError, OSError):
                 pass
         self._stop()
+        try:
+            os.unlink(self._output_path)
+        except OSError:
+            pass
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(wait=exc_type is None)      # interrupted or failing: do not wait on a busy plugin

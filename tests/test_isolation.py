@@ -1,9 +1,12 @@
 """Faulty implementations are contained and classified, each with its case descriptor;
 the run goes on with the next case and the next implementation."""
+import time
+
 import pytest
 
 from conv_oracle import registry
-from conv_oracle.isolation import IsolatedExecutor
+from conv_oracle.fuzz import fuzz
+from conv_oracle.isolation import DEFAULT_TIMEOUT_FLOOR_S, IsolatedExecutor
 from conv_oracle.runner import run_case
 from conv_oracle.spec import ConvSpec
 
@@ -12,7 +15,12 @@ EXPECTED = [
     ("Raises", "raised"), ("WrongShape", "shape"), ("WrongDtype", "dtype"), ("ReturnsNaN", "nonfinite"),
     ("MutatesInput", "mutated-input"), ("AliasesInput", "aliases-input"), ("Hangs", "hang"),
     ("ExitsInterpreter", "crashed"), ("Segfaults", "crashed"), ("AllocatesWithoutBound", "memory-limit"),
+    ("CallsSysExit", "crashed"), ("RaisesKeyboardInterrupt", "raised"), ("Allocates30GB", "memory-limit"),
 ]
+# the true cause, not a guess: an exit code is an exit code, a plugin's KeyboardInterrupt is its fault
+CAUSES = {"ExitsInterpreter": "exited with code 3", "CallsSysExit": "exited with code 3",
+          "Segfaults": "killed by signal SIGSEGV", "RaisesKeyboardInterrupt": "KeyboardInterrupt raised by the plugin",
+          "Hangs": "no answer within 10 s"}
 
 
 @pytest.mark.parametrize("attr,kind", EXPECTED, ids=[a for a, _ in EXPECTED])
@@ -24,6 +32,7 @@ def test_faulty_plugin_is_classified(attr, kind):
         assert result.status == "fail" and result.kind == kind, result.message()
         assert result.descriptor == SPEC.descriptor() and SPEC.descriptor() in result.message()
         assert "replay: conv-oracle check tests.faulty.plugins:" in result.message()
+        assert CAUSES.get(attr, "") in result.detail, result.detail
         # the worker comes back for the next case: the loop reference's answer passes through it
         healthy = registry.load("loop")
         good = run_case(healthy, SPEC, 1, "normal", executor=IsolatedExecutor("loop", timeout=30))
@@ -43,3 +52,40 @@ def test_isolated_results_equal_in_process_results():
             spec = ConvSpec.parse(text)
             a, b = run_case(plugin, spec, 3, "normal"), run_case(plugin, spec, 3, "normal", executor=executor)
             assert a.to_dict() == b.to_dict()
+
+
+def test_plugin_output_is_captured_per_case_and_its_tail_kept(capfd):
+    name = "tests.faulty.plugins:Chatty"
+    with IsolatedExecutor(name, timeout=30) as executor:
+        result = run_case(registry.load(name), SPEC, 0, "normal", executor=executor)
+    out, err = capfd.readouterr()
+    assert "chatty" not in out + err, "the plugin's output reached the terminal"
+    assert result.kind == "raised" and "gave up after talking" in result.detail
+    assert "chatty stdout line 199" in result.detail and "chatty stderr from the file descriptor" in result.detail
+    assert "chatty stdout line 000" not in result.detail, "the kept output is not bounded to its tail"
+
+
+def test_default_timeout_is_the_floor_for_a_small_case():
+    executor = IsolatedExecutor("loop")
+    seconds, why = executor.case_timeout(SPEC, None)
+    assert seconds == DEFAULT_TIMEOUT_FLOOR_S and "floor" in why
+
+
+def test_default_timeout_grows_with_the_oracle_time_on_a_large_case():
+    from conv_oracle.cases import make_arrays
+
+    big = ConvSpec.parse("n2c32h64w64f32k3p1 f32")          # 75 M MACs
+    seconds, why = IsolatedExecutor("loop").case_timeout(big, make_arrays(big, 0))
+    assert seconds >= DEFAULT_TIMEOUT_FLOOR_S and "torch oracle's" in why
+
+
+@pytest.mark.parametrize("attr", ["Hangs", "ExitsInterpreter", "AllocatesWithoutBound"])
+def test_search_stops_at_the_first_fatal_fault(attr):
+    """No shrinking through timeouts and restarts: one case, reported, and the search ends."""
+    name = f"tests.faulty.plugins:{attr}"
+    start = time.perf_counter()
+    with IsolatedExecutor(name, timeout=3, memory_limit=2**30) as executor:
+        summary = fuzz(registry.load(name), profile="ci", executor=executor)
+    assert time.perf_counter() - start < 2 * 3 + 15
+    assert len(summary.results) == 1 and len(summary.failures) == 1
+    assert summary.stopped_by == summary.failures[0].kind and summary.honesty_examples == 0

@@ -28,7 +28,10 @@ def pin_away_from_worker() -> set[int]:
     return previous
 
 
-def _init(cpu):
+def _init(cpu, parent_pid):
+    from ..isolation import worker_setup
+
+    worker_setup(parent_pid)       # dies with the CLI (SIGKILL too); Ctrl-C is the CLI's to handle
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
@@ -55,7 +58,7 @@ class JaxWorker:
     def __init__(self):
         self._pool = ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init, initargs=(worker_cpu(),),
+            initializer=_init, initargs=(worker_cpu(), os.getpid()),
         )
         self._settings: dict | None = None
 

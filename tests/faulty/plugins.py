@@ -2,6 +2,7 @@
 
 Each wraps the loop reference and breaks one thing, so that everything else is right."""
 import os
+import sys
 import time
 
 import numpy as np
@@ -103,3 +104,49 @@ class AllocatesWithoutBound(_Faulty):
         hoard = []
         while True:
             hoard.append(np.ones(2**27))   # 1 GiB at a time, touched
+
+
+class CallsSysExit(_Faulty):
+    name = "faulty-sys-exit"
+
+    def forward(self, x, w, b, spec):
+        sys.exit(3)
+
+
+class RaisesKeyboardInterrupt(_Faulty):
+    name = "faulty-keyboard-interrupt"
+
+    def forward(self, x, w, b, spec):
+        raise KeyboardInterrupt
+
+
+class Chatty(_Faulty):
+    """Writes 20 KB to stdout and stderr, from Python and from C, then fails."""
+    name = "faulty-chatty"
+
+    def forward(self, x, w, b, spec):
+        for i in range(200):
+            print(f"chatty stdout line {i:03d} " + "." * 40)
+        os.write(2, b"chatty stderr from the file descriptor\n")
+        raise RuntimeError("gave up after talking")
+
+
+class Allocates30GB(_Faulty):
+    name = "faulty-allocates-30gb"
+
+    def forward(self, x, w, b, spec):
+        return np.ones(30 * 10**9 // 8)
+
+
+class UnknownDtype(_Faulty):
+    """A malformed declaration: a dtype the harness does not know."""
+    name = "faulty-unknown-dtype"
+    capabilities = Capabilities(dtypes=("float32", "float128"))
+
+
+class ExitsZero(_Faulty):
+    """Ends the interpreter with exit code 0: a --trusted run must not pass for it."""
+    name = "faulty-exits-zero"
+
+    def forward(self, x, w, b, spec):
+        os._exit(0)

@@ -1,0 +1,2 @@
+"""A plugin module whose import raises."""
+raise RuntimeError("cannot find libconv.so")
