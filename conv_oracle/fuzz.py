@@ -147,4 +147,6 @@ def _has_limits(plugin: ConvPlugin) -> bool:
     """Whether the unsupported-spec strategy can draw anything for this plugin."""
     caps = plugin.capabilities
     return bool("float16" not in caps.dtypes or caps.max_stride or caps.max_dilation or caps.kernel_max
-                or caps.kernel_min > 1 or not caps.asymmetric_padding or not caps.groups or not caps.bias)
+                or caps.kernel_min > 1 or not caps.asymmetric_padding or not caps.groups or not caps.bias
+                or caps.equal_strides or caps.square_kernel or caps.valid_only or caps.bias_required
+                or bool(caps.dtype_limits))

@@ -110,6 +110,7 @@ def _serve(conn, registry_name: str, memory_limit: int | None, output_path: str,
     except Exception as exc:
         conn.send(("unavailable", f"{type(exc).__name__}: {exc}"))
         return
+    prepare_library(plugin)   # its declared settings, then its import, before the memory limit
     if memory_limit:
         limit = _address_space_in_use() + memory_limit
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -131,6 +132,20 @@ def _serve(conn, registry_name: str, memory_limit: int | None, output_path: str,
         except Exception as exc:
             payload = pickle.dumps(Execution(error_kind=RAISED, error=f"outputs cannot be sent back: {exc!r}"))
         conn.send_bytes(payload)
+
+
+def prepare_library(plugin) -> None:
+    """Apply the plugin's declared ``environment`` (``TF_ENABLE_ONEDNN_OPTS``, cache settings, ...)
+    and then let it import its library (``setup``), so that both precede the first case and the
+    library's start-up address space is not charged to the per-case memory limit. A failing
+    ``setup`` is left for the first case to report, with its traceback."""
+    from .plugin import apply_environment
+
+    apply_environment(plugin)
+    try:
+        plugin.setup()
+    except Exception:
+        pass
 
 
 def _death(exitcode: int | None) -> str:

@@ -24,7 +24,7 @@ def pytest_addoption(parser):
 def selected_impls(config) -> list[str]:
     raw = config.getoption("--impl") or [os.environ.get("CONV_ORACLE_IMPLS", "")]
     names = [n.strip() for item in raw for n in item.split(",") if n.strip()]
-    return names or registry.names()
+    return names or registry.family_names("")   # framework candidates only when named
 
 
 def pytest_configure(config):

@@ -36,6 +36,8 @@ class Entry:
     target: str                        # "module:attr"
     plugin: ConvPlugin | None = None
     error: str | None = None           # why it is unavailable
+    install: str = ""                  # for a missing library: the command that installs it
+    family: str = ""                   # the plugin's family, known even when it is unavailable
 
     @property
     def available(self) -> bool:
@@ -58,12 +60,15 @@ def _load_target(name: str, target: str, loader) -> Entry:
     try:
         plugin = validate_plugin(loader())
         plugin.registry_name = name       # how to load it again: used in replay commands
+        missing = plugin.unavailable_reason()
     except Exception as exc:  # a broken plugin must not take the others down
         error = f"{type(exc).__name__}: {exc}"
         warnings.warn(f"conv-oracle plugin {name!r} ({target}) is unavailable: {error}", RuntimeWarning,
                       stacklevel=3)
         return Entry(name, target, None, error)
-    return Entry(name, target, plugin)
+    if missing:  # a library that is not installed: listed with its install command, no warning
+        return Entry(name, target, None, missing, install=plugin.install, family=plugin.family)
+    return Entry(name, target, plugin, family=plugin.family)
 
 
 def entry(name: str) -> Entry:
@@ -88,12 +93,16 @@ def entry(name: str) -> Entry:
 
 
 def _import(module: str):
-    """Import ``module`` (dotted name, found from the current directory too) or a ``.py`` file."""
+    """Import ``module`` (dotted name, found from the current directory too) or a ``.py`` file,
+    with the file's directory on ``sys.path`` so that it can import the modules next to it
+    (in a worker process too, which loads the plugin the same way)."""
     if module.endswith(".py"):
         path = Path(module).resolve()
         spec = importlib.util.spec_from_file_location(path.stem, path)
         if spec is None or not path.exists():
             raise ImportError(f"no plugin file {module}")
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
         loaded = importlib.util.module_from_spec(spec)
         sys.modules[path.stem] = loaded
         spec.loader.exec_module(loaded)
@@ -115,6 +124,13 @@ def all_entries() -> list[Entry]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # listed as unavailable instead
         return [entry(n) for n in names()]
+
+
+def family_names(family: str) -> list[str]:
+    """Registered names whose plugin is of ``family`` ("" for the algorithms, "framework" for
+    the library candidates), available or not."""
+    return [e.name for e in all_entries() if e.family == family or (e.plugin is None and not e.family
+                                                                   and family == "")]
 
 
 def clear_cache() -> None:

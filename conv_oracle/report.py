@@ -334,7 +334,7 @@ def build_conformance(impls: list[str] | None = None, profile: str = "ci", examp
     from .fuzz import fuzz
 
     profiles.load(profile)  # validates the name up front
-    names = list(impls) if impls else registry.names()
+    names = list(impls) if impls else registry.family_names("")
     started = time.perf_counter()
     created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     entries: list[dict] = []

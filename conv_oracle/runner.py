@@ -165,7 +165,8 @@ def run_case(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str = "normal"
     float64; ``cross_check`` (a :class:`CrossCheck`) also sends the case to the JAX oracle;
     ``executor(spec, arrays, backward) -> Execution`` runs the plugin (default: in process,
     see :mod:`conv_oracle.isolation` for a worker process with a timeout and a memory limit)."""
-    backward = plugin.capabilities.backward if backward is None else backward
+    if backward is None:  # backward where declared for this case (direction and dtype limits)
+        backward = not plugin.capabilities.backward_reasons(spec)
     run = executor or (lambda spec_, arrays_, backward_: execute(plugin, spec_, arrays_, backward_))
     result = CaseResult(getattr(plugin, "registry_name", plugin.name), spec.descriptor(), seed, fill, PASS)
     arrays = make_arrays(spec, seed, fill)

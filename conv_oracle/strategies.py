@@ -55,16 +55,22 @@ def specs(draw, capabilities: Capabilities | None = None, *, max_batch: int = 3,
         dtype = draw(st.sampled_from(("float32", "float64", "float16")))
         groups = draw(st.integers(1, max_groups))
         symmetric, bias = False, draw(st.booleans())
+    if supported and caps.bias_required:
+        bias = True
     cg = draw(st.integers(1, max_per_group))          # cg == 1: depthwise when groups > 1
     fg = draw(st.integers(1, max_per_group))
-    kh, kw = draw(st.integers(kmin, kmax)), draw(st.integers(kmin, kmax))
-    sh, sw = draw(st.integers(1, lim_stride)), draw(st.integers(1, lim_stride))
+    # declared constraints are drawn directly rather than filtered (square kernel, one stride, 'valid')
+    kh = draw(st.integers(kmin, kmax))
+    kw = kh if supported and caps.square_kernel else draw(st.integers(kmin, kmax))
+    sh = draw(st.integers(1, lim_stride))
+    sw = sh if supported and caps.equal_strides else draw(st.integers(1, lim_stride))
     dh, dw = draw(st.integers(1, lim_dil)), draw(st.integers(1, lim_dil))
+    no_padding = supported and caps.valid_only
     sides = []
     for k, d in ((kh, dh), (kw, dw)):
         eff = d * (k - 1) + 1
-        lo = draw(st.integers(0, eff + 1))             # up to eff+1: "perverse" padding > eff-1
-        hi = lo if symmetric else draw(st.integers(0, eff + 1))
+        lo = 0 if no_padding else draw(st.integers(0, eff + 1))   # up to eff+1: "perverse" padding > eff-1
+        hi = lo if symmetric or no_padding else draw(st.integers(0, eff + 1))
         smallest = max(1, eff - lo - hi)
         if draw(st.booleans()):                        # kernel equal to the padded input
             size = smallest
