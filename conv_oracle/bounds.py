@@ -115,3 +115,93 @@ def integer_exact(ctx: BoundContext) -> bool:
     if any(a.size and not np.array_equal(a, np.round(a)) for a in arrays):
         return False
     return all(ctx.scale[o].size == 0 or float(ctx.scale[o].max()) < limit for o in ctx.outputs)
+
+
+# ---- bound assembly: every "close enough" of the harness is decided below ---------------------
+def terms(spec: ConvSpec) -> dict[str, int]:
+    """K, the number of products summed for one element of each output."""
+    taps = spec.kh * spec.kw
+    ho, wo = spec.out_hw
+    return {"y": (spec.c // spec.groups) * taps + int(spec.bias),
+            "dx": (spec.f // spec.groups) * taps,
+            "dw": spec.n * ho * wo, "db": spec.n * ho * wo}
+
+
+def bound_context(spec: ConvSpec, arrays64, scale: dict) -> BoundContext:
+    """The context of one case: float64 copies of its rounded inputs and the magnitudes."""
+    outputs = ("y", "dx", "dw", "db") if spec.bias else ("y", "dx", "dw")
+    return BoundContext(spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy, scale, terms(spec), outputs)
+
+
+class ModelBoundError(ValueError):
+    """A plugin's error model returned something that is not a bound: a failure of kind
+    ``model``, blamed on the model, never a pass."""
+
+
+def checked_model_bounds(model: ErrorModel, ctx: BoundContext) -> dict[str, np.ndarray]:
+    """``model.bounds(ctx)``, each output checked: an array of exactly the output's shape,
+    finite and non-negative everywhere. Anything else raises :class:`ModelBoundError`."""
+    name = model.describe()
+    try:
+        raw = model.bounds(ctx)
+    except Exception as exc:
+        raise ModelBoundError(f"error model {name!r} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ModelBoundError(f"error model {name!r} returned {type(raw).__name__}, expected a dict of arrays")
+    out = {}
+    for o in ctx.outputs:
+        shape = ctx.scale[o].shape
+        if o not in raw:
+            raise ModelBoundError(f"error model {name!r} returned no bound for {o}")
+        value = raw[o]
+        if not isinstance(value, np.ndarray):
+            raise ModelBoundError(f"error model {name!r}: bound of {o} is {type(value).__name__}, "
+                                  f"expected an array of shape {shape}")
+        if value.shape != shape:
+            raise ModelBoundError(f"error model {name!r}: bound of {o} has shape {value.shape}, "
+                                  f"expected exactly {shape} (no broadcasting)")
+        value = value.astype(np.float64, copy=False)
+        # Where an input NaN/Inf reaches the element (its magnitude is not finite) the truth is
+        # not finite either and the NaN/Inf positions are compared exactly: no bound is used there.
+        used = np.isfinite(ctx.scale[o])
+        if np.isnan(value[used]).any():
+            at = tuple(int(i) for i in np.argwhere(np.isnan(value) & used)[0])
+            raise ModelBoundError(f"error model {name!r}: bound of {o} is NaN at {at} "
+                                  f"({int(np.isnan(value[used]).sum())} of {value.size} elements)")
+        if np.isinf(value[used]).any():
+            at = tuple(int(i) for i in np.argwhere(np.isinf(value) & used)[0])
+            raise ModelBoundError(f"error model {name!r}: bound of {o} is infinite at {at}: no bound "
+                                  "(an accumulation length beyond 1/u, or an overflow in the model)")
+        if (value[used] < 0).any():
+            at = tuple(int(i) for i in np.argwhere((value < 0) & used)[0])
+            raise ModelBoundError(f"error model {name!r}: bound of {o} is negative at {at} ({value[at]:.3g})")
+        out[o] = value
+    return out
+
+
+def total_bounds(model: ErrorModel, ctx: BoundContext, fill: str) -> dict[str, np.ndarray]:
+    """The declared (checked) bound plus the reference's own error; zero where an
+    integer-valued case must be exact for a direct-summation model."""
+    if fill == "integer" and model.exact_on_integer_data and integer_exact(ctx):
+        return {o: np.zeros_like(ctx.scale[o]) for o in ctx.outputs}
+    declared = checked_model_bounds(model, ctx)
+    ref = reference_bound(ctx)
+    return {o: declared[o] + ref[o] for o in ctx.outputs}
+
+
+def cross_bounds(ctx: BoundContext) -> dict[str, np.ndarray]:
+    """Two float64 direct sums of the same terms (torch and JAX) differ by at most
+    2 gamma_K (1+gamma_K) s + 2 K eta."""
+    u, eta = UNIT_ROUNDOFF[REFERENCE_DTYPE], UNDERFLOW_UNIT[REFERENCE_DTYPE]
+    out = {}
+    for o in ctx.outputs:
+        g = gamma(ctx.terms[o], u)
+        out[o] = 2 * g * (1 + g) * ctx.scale[o] + 2 * ctx.terms[o] * eta
+    return out
+
+
+def adjoint_limit(err_a: float, err_b: float, magnitude_a: float, magnitude_b: float, length: int) -> float:
+    """How far two inner products <y,g> and <x,dx> (or <w,dw>) of one implementation may differ:
+    each side's error from the model (``err``, sum of |weights| x bound) plus the float64
+    rounding of both dot products of ``length`` terms (``magnitude``: sum of |terms|)."""
+    return err_a + err_b + gamma(length, UNIT_ROUNDOFF[REFERENCE_DTYPE]) * (magnitude_a + magnitude_b)

@@ -17,6 +17,7 @@ from rich.table import Table
 from . import registry
 from .cases import FILLS
 from .profiles import PROFILES
+from .relations import RELATIONS
 from .spec import ConvSpec, SpecError
 
 console = Console(highlight=False)
@@ -25,7 +26,7 @@ console = Console(highlight=False)
 def say(text: str) -> None:
     """Plain text, never wrapped or parsed as markup: replay lines must stay copyable."""
     console.print(text, markup=False, soft_wrap=True)
-EXIT_FAIL, EXIT_USAGE, EXIT_ORACLES = 1, 2, 3
+EXIT_FAIL, EXIT_USAGE, EXIT_ORACLES, EXIT_INSUFFICIENT = 1, 2, 3, 4
 
 
 class UsageError(ValueError):
@@ -59,18 +60,29 @@ def cmd_env(args) -> int:
 
 def _summary_table(summary) -> Table:
     table = Table(title=f"{summary.impl}: {summary.examples} examples, profile {summary.profile}")
-    for col in ("output", "checked", "failed", "max err/bound", "median err/bound", "exact (integer)"):
+    for col in ("output", "checked", "failed", "max err/bound", "median err/bound", "exact (integer)",
+                "bound power"):
         table.add_column(col)
+    for row in summary_rows(summary.results):
+        table.add_row(*[f"[red]{c}[/red]" if i == 2 and c != "0" else c for i, c in enumerate(row)])
+    return table
+
+
+def summary_rows(results) -> list[list[str]]:
+    """Per output of the oracle cases: checked, failed, max and median err/bound, exact-required
+    count, and the bound power (median over cases of ||bound|| / ||y||: near 1 is vacuous)."""
+    from statistics import median
+
+    rows = []
     for o in ("y", "dx", "dw", "db"):
-        vs = [v for r in summary.results for v in r.verdicts if v.output == o]
+        vs = [v for r in results if r.search == "oracle" for v in r.verdicts if v.output == o]
         if not vs:
             continue
-        failed = sum(not v.ok for v in vs)
-        ratios = sorted(v.max_ratio for v in vs)
-        medians = sorted(v.median_ratio for v in vs)
-        table.add_row(o, str(len(vs)), f"[red]{failed}[/red]" if failed else "0", f"{ratios[-1]:.3g}",
-                      f"{medians[len(medians) // 2]:.3g}", str(sum(v.exact_required for v in vs)))
-    return table
+        powers = [v.bound_power for v in vs if v.bound_power is not None and not v.exact_required]
+        rows.append([o, str(len(vs)), str(sum(not v.ok for v in vs)), f"{max(v.max_ratio for v in vs):.3g}",
+                     f"{median(v.median_ratio for v in vs):.3g}", str(sum(v.exact_required for v in vs)),
+                     f"{median(powers):.2g}" if powers else "-"])
+    return rows
 
 
 @contextmanager
@@ -95,10 +107,16 @@ def _check_budget(spec: ConvSpec, max_elements: int) -> None:
 
 def cmd_check(args) -> int:
     from .oracles.worker import JaxWorker, pin_away_from_worker
-    from .runner import CrossCheck, run_case, single_threaded
+    from .runner import CrossCheck, Disagreement, run_case, single_threaded
 
     if args.case is None and args.fill is not None:
         raise UsageError("--fill only applies to a single --case")
+    if args.case is None and args.relation is not None:
+        raise UsageError("--relation only applies to a single --case")
+    if args.minutes is not None and (args.examples is not None or args.case is not None):
+        raise UsageError("--minutes fuzzes for a time: it does not combine with --examples or --case")
+    if args.minutes is not None and not args.minutes > 0:
+        raise UsageError("--minutes must be a positive number")
     if args.case is not None and (args.examples is not None or args.resume):
         raise UsageError("--case replays one case: it does not combine with --examples or --resume")
     if args.resume and args.profile != "ci" and args.seed is None:
@@ -115,9 +133,14 @@ def cmd_check(args) -> int:
             cross = CrossCheck(worker) if worker is not None else None
             _check_budget(spec, args.max_elements)
             with single_threaded(), _executor(args, plugin) as executor:
-                result = run_case(plugin, spec, args.seed or 0, args.fill or "normal", cross_check=cross,
-                                  executor=executor)
-            disagreements = cross.drain() if cross else []
+                if args.relation:
+                    from .engine import relation_case
+                    result = relation_case(plugin, args.relation, spec, args.seed or 0, executor)
+                else:
+                    result = run_case(plugin, spec, args.seed or 0, args.fill or "normal", cross_check=cross,
+                                      executor=executor)
+            disagreements = [Disagreement.of(r) for r in cross.finished(wait=True)
+                             if r.jax["status"] == "disagree"] if cross else []
             if result.ok:
                 console.print(f"[green]{result.status}[/green] {escape(result.impl)} {result.descriptor} "
                               f"(seed {result.seed}, fill {result.fill})")
@@ -126,18 +149,20 @@ def cmd_check(args) -> int:
             for v in result.verdicts:
                 if v.ok:
                     console.print(f"  {v.output}: max err/bound {v.max_ratio:.3g}"
-                                  + (" (exact required)" if v.exact_required else ""))
+                                  + (" (exact required)" if v.exact_required else "")
+                                  + (f", bound power {v.bound_power:.2g}" if v.bound_power is not None else ""))
             for d in disagreements:
                 say(d.message())
             return EXIT_FAIL if not result.ok else (EXIT_ORACLES if disagreements else 0)
 
-        from .fuzz import fuzz
+        from .engine import run_campaign
         from .stream import ResultStream, recorded_results
 
         resume = recorded_results(args.resume, plugin) if args.resume else None
         with ResultStream.open(args.jsonl) as stream, _executor(args, plugin) as executor:
-            summary = fuzz(plugin, profile=args.profile, examples=args.examples, seed=args.seed,
-                           jax_worker=worker, on_result=stream.write, executor=executor, resume=resume)
+            summary = run_campaign(plugin, profile=args.profile, examples=args.examples, minutes=args.minutes,
+                                   seed=args.seed, jax_worker=worker, on_result=stream.write,
+                                   on_record=stream.write_record, executor=executor, resume=resume)
     finally:
         if worker is not None:
             worker.close()
@@ -147,21 +172,28 @@ def cmd_check(args) -> int:
     console.print(_summary_table(summary))
     refused = sum(r.status == "refused" for r in summary.results)
     console.print(f"declared-unsupported cases offered: {summary.honesty_examples}, refused cleanly: {refused}")
-    for failure in summary.failures:
-        say("FAIL " + failure.message())
-    if getattr(summary, "stopped_by", ""):
+    relations = summary.relation_examples
+    say("oracle-free relations: " + (", ".join(f"{k} {v}" for k, v in relations.items()) or "none")
+        + "".join(f"; {k} not run: {why}" for k, why in summary.skipped.items()))
+    for finding in summary.findings:
+        say(f"FAIL [{finding.search}] {finding.shrunk.message()}")
+        if finding.first.key != finding.shrunk.key:
+            say(f"  first failing case before shrinking: {finding.first.descriptor} (seed {finding.first.seed}, "
+                f"fill {finding.first.fill}): {finding.first.replay()}")
+    if summary.stopped_by:
         say(f"{summary.impl}: search stopped at its first {summary.stopped_by} fault (each further example "
             "would cost a timeout or a worker restart; this case is not shrunk)")
     for d in summary.disagreements:
         say(d.message())
-    say(
-        f"{summary.impl}: {summary.examples} examples, {len(summary.failures)} failing (shrunk), "
-        f"{summary.cross_checked} cross-checked against JAX ({summary.cross_skipped_nonfinite} NaN/Inf-input cases "
-        f"not: see README), {len(summary.disagreements)} oracle disagreements; "
-        f"{summary.rate:.0f} examples/s overall ({summary.examples / max(summary.seconds_before_drain, 1e-9):.0f}/s "
+    say(summary.line())
+    if summary.reused:
+        say(f"resumed: {summary.reused} case records reused from {args.resume}")
+    say(f"{summary.rate:.0f} examples/s overall ({summary.examples / max(summary.seconds_before_drain, 1e-9):.0f}/s "
         f"before waiting for the JAX worker), {summary.seconds:.1f} s")
-    if summary.failures:
+    if summary.findings:
         return EXIT_FAIL
+    if summary.insufficient:
+        return EXIT_INSUFFICIENT
     return EXIT_ORACLES if summary.disagreements else 0
 
 
@@ -208,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--case", help="replay one descriptor instead of fuzzing")
     check.add_argument("--seed", type=int, help="array seed with --case; Hypothesis seed otherwise")
     check.add_argument("--fill", choices=FILLS, help="value fill with --case (default normal)")
+    check.add_argument("--minutes", type=float, help="fuzz for this many minutes instead of a number of examples")
+    check.add_argument("--relation", choices=sorted(RELATIONS), help="with --case: replay this oracle-free relation")
     check.add_argument("--no-jax", action="store_true", help="skip the JAX cross-check")
     check.add_argument("--jsonl", help="stream one JSON line per case to this file (appends)")
     check.add_argument("--resume", help="reuse the results an interrupted run streamed to this JSONL file")

@@ -2,18 +2,20 @@
 
 The result is a structured :class:`Verdict`; its message keeps the shape of
 ``torch.testing``'s ("Mismatched elements: k / n (p%)", greatest error with its index),
-with the tolerance replaced by the error model's bound.
+with the tolerance replaced by the error model's bound, and it shows the value returned
+and the value expected at the worst element. The bound itself is assembled and checked in
+:mod:`conv_oracle.bounds`; here it is only used.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 
 @dataclass
 class Verdict:
-    output: str                      # y, dx, dw, db
+    output: str                      # y, dx, dw, db (or a relation's name)
     ok: bool
     kind: str                        # ok | missing | unexpected | type | shape | dtype | nonfinite | bound
     detail: str = ""
@@ -25,28 +27,43 @@ class Verdict:
     max_ratio: float = 0.0           # max error / bound (0/0 counts as 0)
     median_ratio: float = 0.0
     exact_required: bool = False     # the bound was zero: integer data, direct summation
+    worst_got: float | None = None       # value returned at the worst element
+    worst_expected: float | None = None  # the truth there
+    expected_zero: bool = False      # the truth at the worst element is exactly 0 with no magnitude behind it
+    bound_power: float | None = None     # ||bound||_2 / ||truth||_2: how tight a pass is (None: truth 0)
 
     def message(self) -> str:
         if self.kind != "bound":
             return f"{self.output}: {self.detail}"
         pct = 100.0 * self.mismatched / max(self.total, 1)
-        return (f"{self.output}: Mismatched elements: {self.mismatched} / {self.total} ({pct:.1f}%)\n"
-                f"  Greatest error/bound: {self.max_ratio:.3g} at index {self.worst_index} "
-                f"(error {self.worst_error:.3g}, bound {self.worst_bound:.3g}"
-                f"{', exact result required' if self.exact_required else ''})")
+        where = (f"  Greatest error at index {self.worst_index}: got {self.worst_got!r}, expected exactly 0 "
+                 f"(error {self.worst_error:.3g}, bound {self.worst_bound:.3g}, only the underflow term)"
+                 if self.expected_zero else
+                 f"  Greatest error/bound: {self.max_ratio:.3g} at index {self.worst_index}: got "
+                 f"{self.worst_got!r}, expected {self.worst_expected!r} (error {self.worst_error:.3g}, "
+                 f"bound {self.worst_bound:.3g}{', exact result required' if self.exact_required else ''})")
+        return f"{self.output}: Mismatched elements: {self.mismatched} / {self.total} ({pct:.1f}%)\n{where}"
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["worst_index"] = list(self.worst_index) if self.worst_index is not None else None
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Verdict":
+        known = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in d.items() if k in known}
+        if kept.get("worst_index") is not None:
+            kept["worst_index"] = tuple(kept["worst_index"])
+        return cls(**kept)
+
 
 def _nonfinite_pattern(a: np.ndarray):
     return np.isnan(a), np.isposinf(a), np.isneginf(a)
 
 
-def compare_output(name: str, got, truth: np.ndarray, bound: np.ndarray, dtype: str) -> Verdict:
-    """Check ``got`` against the float64 ``truth`` within ``bound`` (same shape as truth)."""
+def exact_checks(name: str, got, truth: np.ndarray, dtype: str) -> Verdict | None:
+    """Type, shape (no broadcasting) and dtype; None when they hold."""
     if got is None:
         return Verdict(name, False, "missing", "returned None where an array was expected")
     if not isinstance(got, np.ndarray):
@@ -55,7 +72,16 @@ def compare_output(name: str, got, truth: np.ndarray, bound: np.ndarray, dtype: 
         return Verdict(name, False, "shape", f"shape {got.shape}, expected {truth.shape} (no broadcasting)")
     if got.dtype != np.dtype(dtype):
         return Verdict(name, False, "dtype", f"dtype {got.dtype}, expected {dtype}")
-    assert bound.shape == truth.shape, f"bound shape {bound.shape} != output shape {truth.shape}"
+    return None
+
+
+def compare_output(name: str, got, truth: np.ndarray, bound: np.ndarray, dtype: str,
+                   scale: np.ndarray | None = None) -> Verdict:
+    """Check ``got`` against the float64 ``truth`` within ``bound`` (validated, truth's shape).
+    ``scale`` (sum |x||w| per element) tells an exact zero from a cancellation to zero."""
+    exact = exact_checks(name, got, truth, dtype)
+    if exact is not None:
+        return exact
     got64 = got.astype(np.float64)
     total = got.size
     if any((a != b).any() for a, b in zip(_nonfinite_pattern(got64), _nonfinite_pattern(truth))):
@@ -64,16 +90,68 @@ def compare_output(name: str, got, truth: np.ndarray, bound: np.ndarray, dtype: 
         return Verdict(name, False, "nonfinite",
                        f"NaN/Inf positions differ from the oracle's, first at index {first}: "
                        f"got {got64[first]}, expected {truth[first]}", total=total)
+    if total == 0:
+        return Verdict(name, True, "ok", total=0)
     finite = np.isfinite(truth)
     err = np.where(finite, np.abs(got64 - np.where(finite, truth, 0.0)), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(err == 0, 0.0, err / bound)          # 0/0 -> 0, e/0 -> inf
     mismatched = int((err > bound).sum())
-    if total == 0:
-        return Verdict(name, True, "ok", total=0)
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    truth_norm = float(np.linalg.norm(np.where(finite, truth, 0.0)))
+    zero_there = truth[worst] == 0 and (scale is None or scale[worst] == 0)
     return Verdict(
         name, mismatched == 0, "ok" if mismatched == 0 else "bound", "",
         mismatched, total, tuple(int(i) for i in worst), float(err[worst]), float(bound[worst]),
         float(ratio[worst]), float(np.median(ratio)), exact_required=bool((bound == 0).all()),
+        worst_got=float(got64[worst]), worst_expected=float(truth[worst]),
+        expected_zero=bool(mismatched and zero_there and err[worst] > 0),
+        bound_power=float(np.linalg.norm(np.where(finite, bound, 0.0)) / truth_norm) if truth_norm > 0 else None,
     )
+
+
+def _explains(got: np.ndarray, candidate: np.ndarray, truth: np.ndarray, bound: np.ndarray) -> bool:
+    """Whether ``candidate`` accounts for (nearly) all of got's error: the rest is within
+    a hundredth of the error plus the bound, normwise."""
+    if candidate.shape != got.shape or got.size == 0:
+        return False
+    miss = float(np.linalg.norm(got - truth))
+    return miss > 0 and float(np.linalg.norm(got - candidate)) <= 0.01 * miss + float(np.linalg.norm(bound))
+
+
+def error_pattern_hint(output: str, got, truth: np.ndarray, bound: np.ndarray, n: int = 1,
+                       bias: np.ndarray | None = None) -> str:
+    """A one-line hint when the wrong answer is a recognisable transform of the truth: scaled by
+    N or 1/N, rotated 180 degrees, transposed, shifted by one, off by exactly the bias."""
+    if not isinstance(got, np.ndarray) or got.shape != truth.shape or not np.isfinite(truth).all():
+        return ""
+    g = got.astype(np.float64)
+    if not np.isfinite(g).all():
+        return ""
+    candidates = []
+    if n > 1:
+        candidates += [(truth * n, f"{output} equals the truth scaled by N={n} (a batch sum where none belongs?)"),
+                       (truth / n, f"{output} equals the truth divided by N={n} (averaged over the batch?)")]
+    if bias is not None and output == "y":
+        b = bias.reshape(1, -1, 1, 1)
+        candidates += [(truth - b, "y is off by exactly the bias (bias not added?)"),
+                       (truth + b, "y is off by exactly the bias (bias added twice?)")]
+    if truth.ndim >= 2:
+        candidates.append((truth[..., ::-1, ::-1], f"{output} equals the truth rotated 180 degrees (kernel flipped?)"))
+        if truth.shape[-1] == truth.shape[-2]:
+            candidates.append((np.swapaxes(truth, -1, -2), f"{output} equals the truth transposed (h and w swapped?)"))
+    for candidate, text in candidates:
+        if _explains(g, candidate, truth, bound):
+            return "hint: " + text
+    if truth.ndim >= 2:  # shifted by one pixel along h or w: compare the overlap only
+        for axis, name in ((-2, "h"), (-1, "w")):
+            if truth.shape[axis] < 3:
+                continue
+            for step, way in ((1, "down/right"), (-1, "up/left")):
+                lo, hi = [slice(None)] * truth.ndim, [slice(None)] * truth.ndim
+                lo[axis], hi[axis] = (slice(step, None), slice(None, -step)) if step > 0 else \
+                    (slice(None, step), slice(-step, None))
+                a, t, bd = g[tuple(lo)], truth[tuple(hi)], bound[tuple(lo)]
+                if _explains(a, t, truth[tuple(lo)], bd):
+                    return f"hint: {output} equals the truth shifted by one along {name} ({way}): an off-by-one index?"
+    return ""

@@ -24,9 +24,11 @@ def register() -> None:
                                                          HealthCheck.data_too_large])
     settings.register_profile("ci", max_examples=EXAMPLES["ci"], derandomize=True, database=None,
                               print_blob=True, **common)
-    settings.register_profile("dev", max_examples=EXAMPLES["dev"], database=database(), print_blob=True, **common)
+    # derandomize stated: a profile registered without it inherits the one loaded at the time (ci's True)
+    settings.register_profile("dev", max_examples=EXAMPLES["dev"], database=database(), print_blob=True,
+                              derandomize=False, **common)
     settings.register_profile("thorough", max_examples=EXAMPLES["thorough"], database=database(),
-                              print_blob=True, **common)
+                              print_blob=True, derandomize=False, **common)
 
 
 @contextlib.contextmanager

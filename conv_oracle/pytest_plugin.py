@@ -89,3 +89,23 @@ def assert_case_ok(result) -> None:
         error = AssertionError(result.message())
         error.add_note(f"replay: {result.replay()}")
         raise error
+
+
+def assert_campaign_ok(summary, *, insufficient_ok: bool = False) -> None:
+    """Fail with every distinct failure (shrunk, with its first case and replay), every oracle
+    disagreement, or the reason the campaign was insufficient."""
+    __tracebackhide__ = True
+    problems = []
+    for finding in summary.findings:
+        text = f"[{finding.search}] {finding.shrunk.message()}"
+        if finding.first.key != finding.shrunk.key:
+            text += f"\nfirst failing case before shrinking: {finding.first.replay()}"
+        problems.append(text)
+    problems += [d.message() for d in summary.disagreements]
+    if summary.insufficient and not insufficient_ok:
+        problems.append(f"insufficient: {summary.insufficient}")
+    if problems:
+        error = AssertionError(f"{summary.line()}\n\n" + "\n\n".join(problems))
+        for finding in summary.findings:
+            error.add_note(f"replay: {finding.shrunk.replay()}")
+        raise error

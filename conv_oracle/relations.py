@@ -17,21 +17,42 @@ from . import bounds as B
 from .cases import CaseArrays, make_arrays
 from .compare import Verdict, compare_output
 from .plugin import ConvPlugin
-from .runner import bound_context, call_plugin
 from .spec import ConvSpec
 
 
-def _model_bounds(plugin: ConvPlugin, spec: ConvSpec, arrays: CaseArrays) -> dict[str, np.ndarray]:
-    from .oracles import torch_oracle
+class RelationError(Exception):
+    """The plugin failed on one of a relation's calls (raised, refused, mutated an input...)."""
 
-    a64 = arrays.as_float64()
-    scale = torch_oracle.magnitudes(spec, a64.x, a64.w, a64.b, a64.gy)   # no oracle answer is used
-    return plugin.error_model.bounds(bound_context(spec, a64, scale))
+    def __init__(self, kind: str, detail: str):
+        super().__init__(f"{kind}: {detail}")
+        self.kind, self.detail = kind, detail
 
 
-def _outputs(plugin, spec, arrays, backward=True) -> dict[str, np.ndarray]:
-    out, _, _ = call_plugin(plugin, spec, arrays, backward)
-    return {k: (None if v is None else np.asarray(v, dtype=np.float64)) for k, v in out.items()}
+class Calls:
+    """How a relation calls the plugin: through the campaign's executor (a worker process
+    with a timeout) or in process, with the same checks as an oracle case."""
+
+    def __init__(self, plugin: ConvPlugin, executor=None):
+        from .runner import execute
+
+        self.plugin = plugin
+        self.run = executor or (lambda spec, arrays, backward: execute(plugin, spec, arrays, backward))
+
+    def __call__(self, spec: ConvSpec, arrays: CaseArrays, backward: bool = True) -> dict[str, np.ndarray]:
+        done = self.run(spec, arrays, backward)
+        if done.error_kind:
+            raise RelationError(done.error_kind, f"on {spec.descriptor()}: {done.error}")
+        if done.aliased or done.mutated:
+            raise RelationError("aliases-input" if done.aliased else "mutated-input", f"on {spec.descriptor()}")
+        return {k: (None if v is None else np.asarray(v, dtype=np.float64)) for k, v in done.out.items()}
+
+    def bounds(self, spec: ConvSpec, arrays: CaseArrays) -> dict[str, np.ndarray]:
+        """The plugin's declared (checked) bound on this case, from magnitudes only."""
+        from .oracles import torch_oracle
+
+        a64 = arrays.as_float64()
+        scale = torch_oracle.magnitudes(spec, a64.x, a64.w, a64.b, a64.gy)   # no oracle answer is used
+        return B.checked_model_bounds(self.plugin.error_model, B.bound_context(spec, a64, scale))
 
 
 def _within(name: str, a: np.ndarray, b: np.ndarray, bound: np.ndarray) -> Verdict:
@@ -39,11 +60,11 @@ def _within(name: str, a: np.ndarray, b: np.ndarray, bound: np.ndarray) -> Verdi
     return compare_output(name, a, b, bound, "float64")
 
 
-def adjoint(plugin: ConvPlugin, spec: ConvSpec, seed: int) -> list[Verdict]:
+def adjoint(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
     arrays = make_arrays(spec, seed)
     a64 = arrays.as_float64()
-    out = _outputs(plugin, spec, arrays)
-    bnd = _model_bounds(plugin, spec, arrays)
+    out = call(spec, arrays)
+    bnd = call.bounds(spec, arrays)
     bias_term = float(np.dot(a64.b, out["db"])) if spec.bias else 0.0
     bias_err = float(np.dot(np.abs(a64.b), bnd["db"])) if spec.bias else 0.0
     pairs = {  # inner product, its error bound from the model, and the magnitude of its terms
@@ -52,50 +73,49 @@ def adjoint(plugin: ConvPlugin, spec: ConvSpec, seed: int) -> list[Verdict]:
         "<x,dx>": (np.vdot(a64.x, out["dx"]), np.vdot(np.abs(a64.x), bnd["dx"]), np.vdot(np.abs(a64.x), np.abs(out["dx"]))),
         "<w,dw>": (np.vdot(a64.w, out["dw"]), np.vdot(np.abs(a64.w), bnd["dw"]), np.vdot(np.abs(a64.w), np.abs(out["dw"]))),
     }
-    u64 = B.UNIT_ROUNDOFF["float64"]
     m = max(a64.gy.size, a64.x.size, a64.w.size) + 1
     names = list(pairs)
     ref_value, ref_err, ref_mag = pairs[names[0]]
     verdicts = []
     for other in names[1:]:
         value, err, mag = pairs[other]
-        limit = ref_err + err + B.gamma(m, u64) * (ref_mag + mag)     # + float64 rounding of both dots
+        limit = B.adjoint_limit(ref_err, err, ref_mag, mag, m)
         verdicts.append(_within(f"adjoint {names[0]} = {other}", np.array([ref_value]), np.array([value]),
                                 np.array([limit])))
     return verdicts
 
 
-def stride_subsampling(plugin: ConvPlugin, spec: ConvSpec, seed: int) -> list[Verdict]:
+def stride_subsampling(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
     """y with stride s equals y with stride 1, sampled every s pixels."""
     unit = spec.replace(stride=(1, 1))
     arrays = make_arrays(spec, seed)
-    y_s = _outputs(plugin, spec, arrays, backward=False)["y"]
+    y_s = call(spec, arrays, False)["y"]
     unit_arrays = CaseArrays(arrays.x, arrays.w, arrays.b, make_arrays(unit, seed).gy)
-    y_1 = _outputs(plugin, unit, unit_arrays, backward=False)["y"]
+    y_1 = call(unit, unit_arrays, False)["y"]
     ho, wo = spec.out_hw
     sh, sw = spec.stride
-    bound = _model_bounds(plugin, spec, arrays)["y"] + _model_bounds(plugin, unit, unit_arrays)["y"][:, :, ::sh, ::sw][:, :, :ho, :wo]
+    bound = call.bounds(spec, arrays)["y"] + call.bounds(unit, unit_arrays)["y"][:, :, ::sh, ::sw][:, :, :ho, :wo]
     return [_within("stride = subsampled stride 1", y_s, y_1[:, :, ::sh, ::sw][:, :, :ho, :wo], bound)]
 
 
-def group_concatenation(plugin: ConvPlugin, spec: ConvSpec, seed: int) -> list[Verdict]:
+def group_concatenation(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
     """A grouped conv equals the per-group convs concatenated along channels."""
     g, cg, fg = spec.groups, spec.c // spec.groups, spec.f // spec.groups
     arrays = make_arrays(spec, seed)
-    y = _outputs(plugin, spec, arrays, backward=False)["y"]
+    y = call(spec, arrays, False)["y"]
     parts, part_bounds = [], []
     one = spec.replace(c=cg, f=fg, groups=1)
     for k in range(g):
         sub = CaseArrays(np.ascontiguousarray(arrays.x[:, k * cg:(k + 1) * cg]), arrays.w[k * fg:(k + 1) * fg].copy(),
                          None if arrays.b is None else arrays.b[k * fg:(k + 1) * fg].copy(),
                          np.ascontiguousarray(arrays.gy[:, k * fg:(k + 1) * fg]))
-        parts.append(_outputs(plugin, one, sub, backward=False)["y"])
-        part_bounds.append(_model_bounds(plugin, one, sub)["y"])
-    bound = _model_bounds(plugin, spec, arrays)["y"] + np.concatenate(part_bounds, axis=1)
+        parts.append(call(one, sub, False)["y"])
+        part_bounds.append(call.bounds(one, sub)["y"])
+    bound = call.bounds(spec, arrays)["y"] + np.concatenate(part_bounds, axis=1)
     return [_within("groups = concatenated per-group convs", y, np.concatenate(parts, axis=1), bound)]
 
 
-def dilation_zero_insertion(plugin: ConvPlugin, spec: ConvSpec, seed: int) -> list[Verdict]:
+def dilation_zero_insertion(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
     """Dilation d equals dilation 1 with a kernel that has d-1 zeros between taps."""
     (dh, dw) = spec.dilation
     kh, kw = dh * (spec.kh - 1) + 1, dw * (spec.kw - 1) + 1
@@ -104,17 +124,17 @@ def dilation_zero_insertion(plugin: ConvPlugin, spec: ConvSpec, seed: int) -> li
     w_dense = np.zeros(dense.w_shape, dtype=arrays.w.dtype)
     w_dense[:, :, ::dh, ::dw] = arrays.w
     dense_arrays = CaseArrays(arrays.x, w_dense, arrays.b, arrays.gy)
-    y_d = _outputs(plugin, spec, arrays, backward=False)["y"]
-    y_z = _outputs(plugin, dense, dense_arrays, backward=False)["y"]
-    bound = _model_bounds(plugin, spec, arrays)["y"] + _model_bounds(plugin, dense, dense_arrays)["y"]
+    y_d = call(spec, arrays, False)["y"]
+    y_z = call(dense, dense_arrays, False)["y"]
+    bound = call.bounds(spec, arrays)["y"] + call.bounds(dense, dense_arrays)["y"]
     return [_within("dilation = zero-inserted kernel", y_d, y_z, bound)]
 
 
-def homogeneity(plugin: ConvPlugin, spec: ConvSpec, seed: int) -> list[Verdict]:
+def homogeneity(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
     """Scaling x and b by 2 scales y, dw and db by exactly 2 (powers of two round exactly)."""
     arrays = make_arrays(spec, seed)
     doubled = CaseArrays(arrays.x * 2, arrays.w, None if arrays.b is None else arrays.b * 2, arrays.gy)
-    base, twice = _outputs(plugin, spec, arrays), _outputs(plugin, spec, doubled)
+    base, twice = call(spec, arrays), call(spec, doubled)
     verdicts = []
     for o in ("y", "dw") + (("db",) if spec.bias else ()):
         factor = 1.0 if o == "db" else 2.0            # db depends on gy only
@@ -123,17 +143,17 @@ def homogeneity(plugin: ConvPlugin, spec: ConvSpec, seed: int) -> list[Verdict]:
     return verdicts
 
 
-def batch_independence(plugin: ConvPlugin, spec: ConvSpec, seed: int) -> list[Verdict]:
+def batch_independence(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
     """Each image's output depends on that image alone."""
     arrays = make_arrays(spec, seed)
-    y = _outputs(plugin, spec, arrays, backward=False)["y"]
+    y = call(spec, arrays, False)["y"]
     single = spec.replace(n=1)
     rows, row_bounds = [], []
     for i in range(spec.n):
         sub = CaseArrays(np.ascontiguousarray(arrays.x[i:i + 1]), arrays.w, arrays.b, np.ascontiguousarray(arrays.gy[i:i + 1]))
-        rows.append(_outputs(plugin, single, sub, backward=False)["y"])
-        row_bounds.append(_model_bounds(plugin, single, sub)["y"])
-    bound = _model_bounds(plugin, spec, arrays)["y"] + np.concatenate(row_bounds)
+        rows.append(call(single, sub, False)["y"])
+        row_bounds.append(call.bounds(single, sub)["y"])
+    bound = call.bounds(spec, arrays)["y"] + np.concatenate(row_bounds)
     return [_within("batch independence", y, np.concatenate(rows), bound)]
 
 
@@ -145,3 +165,28 @@ RELATIONS = {
     "homogeneity": homogeneity,
     "batch": batch_independence,
 }
+
+
+def applies(name: str, capabilities) -> str:
+    """Why relation ``name`` cannot be checked for these capabilities ("" when it can)."""
+    if name in ("adjoint", "homogeneity") and not capabilities.backward:
+        return f"{name} needs dx/dw; no backward declared"
+    if name == "stride" and capabilities.max_stride == 1:
+        return "stride 1 only declared"
+    if name == "groups" and not capabilities.groups:
+        return "no groups declared"
+    if name == "dilation" and capabilities.max_dilation == 1:
+        return "no dilation declared"
+    return ""
+
+
+def spec_applies(name: str, capabilities, spec: ConvSpec) -> bool:
+    """Whether a drawn spec can carry the relation (the zero-inserted kernel must be supported,
+    the backward pass declared for this spec where the relation needs dx/dw)."""
+    if name in ("adjoint", "homogeneity") and capabilities.backward_reasons(spec):
+        return False
+    if name == "dilation":
+        dense = spec.replace(kh=spec.dilation[0] * (spec.kh - 1) + 1,
+                             kw=spec.dilation[1] * (spec.kw - 1) + 1, dilation=(1, 1))
+        return not capabilities.unsupported_reasons(dense)
+    return True

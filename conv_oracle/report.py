@@ -92,6 +92,8 @@ def _matrix(results, backward: bool) -> dict:
     implementation would compute, under the features its unsupported reasons name."""
     m = _empty_matrix()
     for r in results:
+        if r.search == "relation":     # the relations have their own section
+            continue
         spec = ConvSpec.parse(r.descriptor)
         if r.unsupported:
             outcome = "refused" if r.status == "refused" else (
@@ -202,7 +204,7 @@ def implementation_entry(entry, summary) -> dict:
     results = summary.results
     d = _describe_plugin(entry)
     d.update(
-        status="fail" if summary.failures else "pass",
+        status=summary.verdict,
         error=None,
         examples=summary.examples, honesty_examples=summary.honesty_examples, cases=len(results),
         passed=sum(r.status == "pass" for r in results), refused=sum(r.status == "refused" for r in results),
@@ -296,22 +298,6 @@ def run_study(key: str, profile: str = "ci", overrides: dict | None = None) -> d
     return data
 
 
-@contextlib.contextmanager
-def _fresh_example_database():
-    """Hypothesis profiles dev/thorough replay saved failures from ``.hypothesis/examples``;
-    a report uses an empty database instead so that its verdicts depend only on profile and seed."""
-    previous = os.environ.get("CONV_ORACLE_DB")
-    with tempfile.TemporaryDirectory(prefix="conv-oracle-report-db-") as tmp:
-        os.environ["CONV_ORACLE_DB"] = tmp
-        try:
-            yield
-        finally:
-            if previous is None:
-                os.environ.pop("CONV_ORACLE_DB", None)
-            else:
-                os.environ["CONV_ORACLE_DB"] = previous
-
-
 def _progress(enabled: bool | None):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -331,7 +317,7 @@ def build_conformance(impls: list[str] | None = None, profile: str = "ci", examp
     to keyword arguments (studies missing from it are skipped). ``progress``: None shows a
     rich progress bar only on a terminal."""
     from . import environment, profiles, registry
-    from .fuzz import fuzz
+    from .engine import run_campaign
 
     profiles.load(profile)  # validates the name up front
     names = list(impls) if impls else registry.family_names("")
@@ -355,7 +341,7 @@ def build_conformance(impls: list[str] | None = None, profile: str = "ci", examp
             worker = None
     expected = examples or profiles.EXAMPLES[profile]
     try:
-        with _fresh_example_database(), import_independent_draws(), _progress(progress) as bar:
+        with import_independent_draws(), _progress(progress) as bar:
             for name in names:
                 task = bar.add_task(f"{name:<14}", total=int(expected * 1.2), note="loading")
                 try:
@@ -376,9 +362,9 @@ def build_conformance(impls: list[str] | None = None, profile: str = "ci", examp
                     counts["fail"] += result.status == "fail"
                     bar.update(task, advance=1, note=f"{counts['fail']} failing cases" if counts["fail"] else "")
 
-                try:
-                    summary = fuzz(entry.plugin, profile=profile, examples=examples, seed=seed,
-                                   jax_worker=worker, on_result=on_result)
+                try:   # no example database: the verdicts depend on profile and seed alone
+                    summary = run_campaign(entry.plugin, profile=profile, examples=examples, seed=seed,
+                                           jax_worker=worker, on_result=on_result, database=None)
                 except Exception as exc:  # the harness itself crashed on this plugin: record, go on
                     d = _describe_plugin(entry)
                     d.update(status="error", error=f"{type(exc).__name__}: {exc}",

@@ -9,22 +9,34 @@ from __future__ import annotations
 import json
 import traceback
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from . import bounds as B
 from .cases import CaseArrays, make_arrays
-from .compare import Verdict, compare_output
+from .bounds import ModelBoundError, bound_context, cross_bounds, terms, total_bounds  # noqa: F401 (re-exported)
+from .compare import Verdict, compare_output, error_pattern_hint
 from .plugin import ConvPlugin, NotSupported
 from .spec import ConvSpec
 
 # Statuses of a case. Only PASS and REFUSED are good.
 PASS, FAIL, REFUSED = "pass", "fail", "refused"
 # Failure kinds beyond the per-output verdict kinds (bound, shape, dtype, nonfinite, ...)
-RAISED, MUTATED, ALIASED = "raised", "mutated-input", "aliases-input"
+RAISED, MUTATED, ALIASED, MODEL = "raised", "mutated-input", "aliases-input", "model"
 MEMORY, HANG, CRASHED = "memory-limit", "hang", "crashed"
 ANSWERED_UNSUPPORTED, REFUSED_SUPPORTED = "answered-unsupported", "refused-supported"
+
+
+def plugin_name(plugin) -> str:
+    """The one name of a plugin everywhere (summary, tables, FAIL blocks, replay lines): the
+    name it was loaded by (entry point or module:attr), else its declared name."""
+    return getattr(plugin, "registry_name", None) or plugin.name
+
+
+# Searches a case record can come from: the torch differential, the declared-unsupported
+# (honesty) search, and the oracle-free relations (``relation`` then names which).
+ORACLE, HONESTY, RELATION = "oracle", "honesty", "relation"
 
 
 @dataclass
@@ -38,13 +50,31 @@ class CaseResult:
     detail: str = ""
     verdicts: list[Verdict] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)   # declared-capability reasons
+    search: str = ORACLE                          # oracle | honesty | relation
+    relation: str = ""                            # adjoint, stride, ... when search == relation
+    hint: str = ""                                # one-line hint for a recognisable error pattern
+    jax: dict | None = None                       # the JAX cross-check: {"status": agree | disagree |
+    #                                               skipped-nonfinite | pending, "verdicts": [...]}
+    index: int = -1                               # position in its campaign (first run)
 
     @property
     def ok(self) -> bool:
         return self.status in (PASS, REFUSED)
 
+    @property
+    def key(self) -> tuple:
+        """What identifies the case across runs (resume, replays, dedup of shrink calls)."""
+        return (self.search, self.relation, self.descriptor, self.seed, self.fill)
+
+    @property
+    def signature(self) -> str:
+        """What makes two failures the same bug for the report: kind and failed outputs."""
+        return f"{self.kind} ({self.failed_output()})"
+
     def replay(self) -> str:
-        return f"conv-oracle check {self.impl} --case '{self.descriptor}' --seed {self.seed} --fill {self.fill}"
+        relation = f" --relation {self.relation}" if self.relation else ""
+        return (f"conv-oracle check {self.impl} --case '{self.descriptor}' --seed {self.seed} "
+                f"--fill {self.fill}{relation}")
 
     def failed_output(self) -> str:
         bad = [v.output for v in self.verdicts if not v.ok]
@@ -57,17 +87,26 @@ class CaseResult:
         if self.detail:
             lines.append(self.detail)
         lines += [v.message() for v in self.verdicts if not v.ok]
+        if self.hint:
+            lines.append(self.hint)
         lines.append(f"replay: {self.replay()}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {"record": "case", **asdict(self)}
         d["verdicts"] = [v.to_dict() for v in self.verdicts]
         d["replay"] = self.replay()
         return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=float)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CaseResult":
+        known = {f.name for f in fields(cls)} - {"verdicts"}
+        result = cls(**{k: d[k] for k in known if k in d})
+        result.verdicts = [Verdict.from_dict(v) for v in d.get("verdicts", [])]
+        return result
 
 
 # ---- layout ---------------------------------------------------------------------------------
@@ -83,31 +122,6 @@ def _from_layout(layout: str, out: dict) -> dict:
     back = {"y": (0, 3, 1, 2), "dx": (0, 3, 1, 2), "dw": (3, 2, 0, 1)}
     return {k: (v.transpose(back[k]) if k in back and isinstance(v, np.ndarray) and v.ndim == 4 else v)
             for k, v in out.items()}
-
-
-# ---- bounds ----------------------------------------------------------------------------------
-def terms(spec: ConvSpec) -> dict[str, int]:
-    """K, the number of products summed for one element of each output."""
-    taps = spec.kh * spec.kw
-    ho, wo = spec.out_hw
-    return {"y": (spec.c // spec.groups) * taps + int(spec.bias),
-            "dx": (spec.f // spec.groups) * taps,
-            "dw": spec.n * ho * wo, "db": spec.n * ho * wo}
-
-
-def bound_context(spec: ConvSpec, arrays64: CaseArrays, scale: dict) -> B.BoundContext:
-    outputs = ("y", "dx", "dw", "db") if spec.bias else ("y", "dx", "dw")
-    return B.BoundContext(spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy, scale, terms(spec), outputs)
-
-
-def total_bounds(plugin: ConvPlugin, ctx: B.BoundContext, fill: str) -> dict[str, np.ndarray]:
-    """The implementation's declared bound plus the reference's own error; zero where an
-    integer-valued case must be exact for a direct-summation model."""
-    if fill == "integer" and plugin.error_model.exact_on_integer_data and B.integer_exact(ctx):
-        return {o: np.zeros_like(ctx.scale[o]) for o in ctx.outputs}
-    model = plugin.error_model.bounds(ctx)
-    ref = B.reference_bound(ctx)
-    return {o: model[o] + ref[o] for o in ctx.outputs}
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -168,7 +182,7 @@ def run_case(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str = "normal"
     if backward is None:  # backward where declared for this case (direction and dtype limits)
         backward = not plugin.capabilities.backward_reasons(spec)
     run = executor or (lambda spec_, arrays_, backward_: execute(plugin, spec_, arrays_, backward_))
-    result = CaseResult(getattr(plugin, "registry_name", plugin.name), spec.descriptor(), seed, fill, PASS)
+    result = CaseResult(plugin_name(plugin), spec.descriptor(), seed, fill, PASS)
     arrays = make_arrays(spec, seed, fill)
     reasons = plugin.capabilities.unsupported_reasons(spec)
     result.unsupported = reasons
@@ -207,33 +221,29 @@ def run_case(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str = "normal"
         oracle = torch_oracle.reference
     truth, scale = oracle(spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)
     ctx = bound_context(spec, arrays64, scale)
-    if cross_check is not None:
-        cross_check.submit(spec, seed, fill, arrays64, truth, ctx)
-    limits = total_bounds(plugin, ctx, fill)
+    if cross_check is not None:   # the oracle itself is cross-checked whatever the plugin's bound
+        cross_check.submit(result, arrays64, truth, ctx)
+    try:
+        limits = total_bounds(plugin.error_model, ctx, fill)
+    except ModelBoundError as exc:   # blamed on the declared model: never a pass, never an assert
+        result.status, result.kind, result.detail = FAIL, MODEL, f"{plugin_name(plugin)}: {exc}"
+        return result
     for o in ctx.outputs if backward else ("y",):
-        result.verdicts.append(compare_output(o, out.get(o), truth[o], limits[o], spec.dtype))
+        result.verdicts.append(compare_output(o, out.get(o), truth[o], limits[o], spec.dtype, scale[o]))
     if backward and not spec.bias and out.get("db") is not None:
         result.verdicts.append(Verdict("db", False, "unexpected", "returned a db although the case has no bias"))
     bad = [v for v in result.verdicts if not v.ok]
     if bad:
         result.status, result.kind = FAIL, bad[0].kind
+        result.hint = next((h for v in bad if v.kind == "bound" for h in [error_pattern_hint(
+            v.output, out.get(v.output), truth[v.output], limits[v.output], spec.n, arrays64.b)] if h), "")
     return result
 
 
 # ---- oracle cross-check -----------------------------------------------------------------------
-def cross_bounds(ctx: B.BoundContext) -> dict[str, np.ndarray]:
-    """Two float64 direct sums of the same terms differ by at most 2 gamma_K (1+gamma_K) s + 2 K eta."""
-    u, eta = B.UNIT_ROUNDOFF["float64"], B.UNDERFLOW_UNIT["float64"]
-    out = {}
-    for o in ctx.outputs:
-        g = B.gamma(ctx.terms[o], u)
-        out[o] = 2 * g * (1 + g) * ctx.scale[o] + 2 * ctx.terms[o] * eta
-    return out
-
-
-def oracle_disagreements(spec: ConvSpec, truth: dict, other: dict, ctx: B.BoundContext) -> list[Verdict]:
+def oracle_disagreements(truth: dict, other: dict, ctx: B.BoundContext) -> list[Verdict]:
     limits = cross_bounds(ctx)
-    verdicts = [compare_output(o, other.get(o), truth[o], limits[o], "float64") for o in ctx.outputs]
+    verdicts = [compare_output(o, other.get(o), truth[o], limits[o], "float64", ctx.scale[o]) for o in ctx.outputs]
     return [v for v in verdicts if not v.ok]
 
 
@@ -253,6 +263,9 @@ def single_threaded():
         torch.set_num_threads(previous)
 
 
+AGREE, DISAGREE, SKIPPED_NONFINITE, PENDING = "agree", "disagree", "skipped-nonfinite", "pending"
+
+
 @dataclass
 class Disagreement:
     descriptor: str
@@ -268,32 +281,40 @@ class Disagreement:
         return {"descriptor": self.descriptor, "seed": self.seed, "fill": self.fill,
                 "verdicts": [v.to_dict() for v in self.verdicts]}
 
+    @classmethod
+    def of(cls, result: CaseResult) -> "Disagreement":
+        return cls(result.descriptor, result.seed, result.fill,
+                   [Verdict.from_dict(v) for v in result.jax.get("verdicts", [])])
+
 
 class CrossCheck:
-    """Sends each case's float64 inputs to the JAX worker without waiting, and later
-    compares every answer with the torch truth (torch-vs-JAX disagreements)."""
+    """Sends each case's float64 inputs to the JAX worker without waiting; the JAX verdict
+    becomes the ``jax`` field of the case record when the answer is in (:meth:`finished`)."""
 
     def __init__(self, worker):
         self.worker = worker
         self.pending = []
-        self.checked = 0
-        self.skipped_nonfinite = 0
 
-    def submit(self, spec, seed, fill, arrays64: CaseArrays, truth, ctx) -> None:
-        if fill == "nonfinite":
+    def submit(self, result: CaseResult, arrays64: CaseArrays, truth, ctx) -> None:
+        if result.fill == "nonfinite":
             # The canonical JAX problem multiplies padding zeros by the inputs, and 0*Inf is
             # NaN: its NaN/Inf pattern is not the direct convolution's, so it cannot judge these.
-            self.skipped_nonfinite += 1
+            result.jax = {"status": SKIPPED_NONFINITE, "verdicts": []}
             return
-        future = self.worker.submit(spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)
-        self.pending.append((spec, seed, fill, truth, ctx, future))
+        future = self.worker.submit(ctx.spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)
+        result.jax = {"status": PENDING, "verdicts": []}
+        self.pending.append((result, truth, ctx, future))
 
-    def drain(self) -> list[Disagreement]:
-        found = []
-        for spec, seed, fill, truth, ctx, future in self.pending:
-            bad = oracle_disagreements(spec, truth, future.result(), ctx)
-            self.checked += 1
-            if bad:
-                found.append(Disagreement(spec.descriptor(), seed, fill, bad))
-        self.pending.clear()
-        return found
+    def finished(self, wait: bool = False) -> list[CaseResult]:
+        """The records whose JAX answer came in (all of them with ``wait``), verdict filled in."""
+        done, still = [], []
+        for item in self.pending:
+            result, truth, ctx, future = item
+            if not (wait or future.done()):
+                still.append(item)
+                continue
+            bad = oracle_disagreements(truth, future.result(), ctx)
+            result.jax = {"status": DISAGREE if bad else AGREE, "verdicts": [v.to_dict() for v in bad]}
+            done.append(result)
+        self.pending = still
+        return done

@@ -1,5 +1,10 @@
-"""Per-case results streamed to a JSON-lines file as they are produced, so that nothing
-gathered so far is lost when a run is interrupted."""
+"""Records streamed to a JSON-lines file as they are produced, so that nothing gathered so
+far is lost when a run is interrupted, and restored from it for ``--resume``.
+
+A stream holds case records (``"record": "case"``, :meth:`CaseResult.to_dict`, the JAX
+verdict included), and at the end of each campaign its failure records (first and shrunk
+case of each distinct failure) and its run record (what the case records do not say).
+"""
 from __future__ import annotations
 
 import json
@@ -11,8 +16,12 @@ class ResultStream:
         self.handle = handle
 
     def write(self, result) -> None:
+        """One case record (a CaseResult)."""
+        self.write_record(result.to_dict())
+
+    def write_record(self, record: dict) -> None:
         if self.handle is not None:
-            self.handle.write(result.to_json() + "\n")
+            self.handle.write(json.dumps(record, default=float) + "\n")
             self.handle.flush()
 
     @classmethod
@@ -37,22 +46,25 @@ def read(path: str) -> list[dict]:
     return records
 
 
-def recorded_results(path: str, plugin) -> dict:
-    """{(descriptor, seed, fill): CaseResult} of ``plugin`` from a stream, for ``--resume``."""
-    from .compare import Verdict
-    from .runner import CaseResult
+def read_all(paths) -> list[dict]:
+    """The records of several streams, in order (a campaign's shards concatenate)."""
+    return [record for path in paths for record in read(path)]
 
-    name = getattr(plugin, "registry_name", plugin.name)
+
+def recorded_results(path: str, plugin) -> dict:
+    """{record key: CaseResult} of ``plugin``'s case records in a stream, for ``--resume``;
+    each keeps everything that was checked, its JAX verdict included."""
+    from .runner import CaseResult, plugin_name
+
+    name = plugin_name(plugin)
     out = {}
     try:
         records = read(path)
     except FileNotFoundError:
         return out
     for r in records:
-        if r.get("impl") != name:
+        if r.get("record", "case") != "case" or r.get("impl") != name:
             continue
-        verdicts = [Verdict(**{**v, "worst_index": tuple(v["worst_index"]) if v["worst_index"] is not None else None})
-                    for v in r["verdicts"]]
-        fields = {k: r[k] for k in ("impl", "descriptor", "seed", "fill", "status", "kind", "detail", "unsupported")}
-        out[(r["descriptor"], r["seed"], r["fill"])] = CaseResult(**fields, verdicts=verdicts)
+        result = CaseResult.from_dict(r)
+        out[result.key] = result
     return out

@@ -9,9 +9,9 @@
 """
 from __future__ import annotations
 
-import os
 import json
-import time
+import os
+import threading
 import tracemalloc
 
 import numpy as np
@@ -337,10 +337,13 @@ def test_workers_are_bound_to_distinct_cpus():
 
     seen, main_before = {}, os.sched_getaffinity(0)
     chunks = [(i,) for i in range(16)]
+    both_started = threading.Barrier(2)      # each worker's first chunk waits for the other's
 
     def job(t, i):
-        seen.setdefault(t, set()).update(os.sched_getaffinity(0))
-        time.sleep(0.002)  # long enough that both workers take chunks
+        if t not in seen:
+            seen[t] = set()
+            both_started.wait(timeout=60)     # a worker that never takes a chunk breaks it: the test fails
+        seen[t].update(os.sched_getaffinity(0))
     im2col._run(2, chunks, job)
     cpus = sorted(main_before)
     assert seen == {0: {cpus[0]}, 1: {cpus[1]}}
