@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .report_cli import add_report_parser
 
     add_report_parser(sub)
+    from .train_cli import add_train_parser
+
+    add_train_parser(sub)
     # `bench` options belong to conv_oracle.bench and report_cli; main() routes them there
     sub.add_parser("bench", help="timing benchmark and report (conv-oracle bench --help)", add_help=False)
     return parser

@@ -135,3 +135,14 @@ def __getattr__(name: str):
     if name in BY_NAME:
         return build(name)
     raise AttributeError(f"module {__name__!r} has no mutant {name!r}; known: {', '.join(BY_NAME)}")
+
+
+# ---- planted training bugs (conv_oracle.train): gradients scaled by the batch size ------------
+# dw_averaged_over_batch and db_averaged_over_batch above are two of them; the third scales dx.
+TRAINING_BUGS = [
+    Mutation("dx_averaged_over_batch", "dx/batch", "divides the input gradient by the batch size (dx scaled by 1/N)",
+             "return dx, dw, db", "return dx / spec.n, dw, db"),
+]
+MUTATIONS += TRAINING_BUGS
+BY_NAME.update({m.name: m for m in TRAINING_BUGS})
+TRAINING_BUG_NAMES = ("dw_averaged_over_batch", "db_averaged_over_batch", "dx_averaged_over_batch")
