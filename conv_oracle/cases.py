@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .spec import ConvSpec
+from .spec import LOW_PRECISION, ConvSpec
 
-FILLS = ("normal", "integer", "magnitudes", "nonfinite")
+FILLS = ("normal", "integer", "magnitudes", "nonfinite", "extremes")
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,40 @@ class CaseArrays:
 
 
 # exponent range of the "magnitudes" fill: products and sums stay finite and normal
-_MAGNITUDE_EXPONENT = {"float16": 4, "float32": 16, "float64": 16}
+_MAGNITUDE_EXPONENT = {"bfloat16": 16, "float16": 4, "float32": 16, "float64": 16}
+
+
+def _edges(dtype: str) -> str:
+    """The format whose edges the "extremes" fill probes: the storage format itself for bfloat16
+    and float16; float16 for float32/float64 (where a hidden float16 conversion would break)."""
+    return dtype if dtype in LOW_PRECISION else "float16"
+
+
+def _extremes(rng: np.random.Generator, shape, role: str, spec: ConvSpec) -> np.ndarray:
+    """Values at a format's edges whose exact results all stay finite: x holds values near the
+    overflow threshold (M/2..M), w and gy are scaled by 1/(8K) of the output they feed (normal
+    draws clipped to 4 sigma, so sum|x||w| <= M/2 and sum|x||gy| <= M/2), |b| <= M/4; every
+    array also holds subnormals of the edge format and ordinary values."""
+    info = np.finfo(np.dtype(_edges(spec.dtype)))
+    big, sub = float(info.max), float(info.smallest_subnormal)
+    subnormal_steps = 2 ** (info.nmant)                       # subnormals are k * sub, 0 < k < 2^nmant
+    ho, wo = spec.out_hw
+    if role == "x":
+        values = rng.uniform(0.5, 1.0, size=shape) * big
+    elif role == "b":
+        values = rng.uniform(0.0, 0.25, size=shape) * big
+    else:
+        k = {"w": (spec.c // spec.groups) * spec.kh * spec.kw + 1, "gy": spec.n * ho * wo}[role]
+        values = np.clip(rng.standard_normal(shape), -4, 4) / (8 * k)
+    kind = rng.integers(0, 3, size=shape)                     # 0: as above, 1: subnormal, 2: ordinary
+    subnormal = rng.integers(1, subnormal_steps, size=shape) * sub
+    ordinary = np.clip(rng.standard_normal(shape), -4, 4) if role in ("x", "b") else values
+    values = np.where(kind == 1, subnormal, np.where(kind == 2, ordinary, values))
+    return values * rng.choice([-1.0, 1.0], size=shape)
 
 
 def _draw(rng: np.random.Generator, shape, fill: str, dtype: str) -> np.ndarray:
+    """Values in float64, before the rounding to ``dtype``."""
     if fill in ("normal", "nonfinite"):
         return rng.standard_normal(shape)
     if fill == "integer":  # benchdnn style: small integers, so direct sums are exact
@@ -44,6 +74,11 @@ def _draw(rng: np.random.Generator, shape, fill: str, dtype: str) -> np.ndarray:
 def make_arrays(spec: ConvSpec, seed: int, fill: str = "normal") -> CaseArrays:
     rng = np.random.default_rng(seed)
     dtype = np.dtype(spec.dtype)
+    if fill == "extremes":
+        x, w, gy = (_extremes(rng, shape, role, spec).astype(dtype)
+                    for role, shape in (("x", spec.x_shape), ("w", spec.w_shape), ("gy", spec.y_shape)))
+        b = _extremes(rng, spec.b_shape, "b", spec).astype(dtype) if spec.bias else None
+        return CaseArrays(x, w, b, gy)
     x = _draw(rng, spec.x_shape, fill, spec.dtype).astype(dtype)
     if fill == "nonfinite":  # a few NaN/+Inf/-Inf in x: output positions must match the oracle's
         spots = rng.choice(x.size, size=max(1, x.size // 50), replace=False)

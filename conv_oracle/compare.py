@@ -70,8 +70,10 @@ def exact_checks(name: str, got, truth: np.ndarray, dtype: str) -> Verdict | Non
         return Verdict(name, False, "type", f"returned {type(got).__name__}, expected numpy.ndarray")
     if got.shape != truth.shape:
         return Verdict(name, False, "shape", f"shape {got.shape}, expected {truth.shape} (no broadcasting)")
-    if got.dtype != np.dtype(dtype):
-        return Verdict(name, False, "dtype", f"dtype {got.dtype}, expected {dtype}")
+    if got.dtype != np.dtype(dtype):   # np.dtype("bfloat16") is ml_dtypes' (registered by .spec)
+        hint = (" (an unrounded accumulator? round the output to the storage dtype)"
+                if np.dtype(dtype).itemsize < got.dtype.itemsize and got.dtype.kind == "f" else "")
+        return Verdict(name, False, "dtype", f"dtype {got.dtype}, expected {dtype}{hint}")
     return None
 
 
@@ -82,7 +84,7 @@ def compare_output(name: str, got, truth: np.ndarray, bound: np.ndarray, dtype: 
     exact = exact_checks(name, got, truth, dtype)
     if exact is not None:
         return exact
-    got64 = got.astype(np.float64)
+    got64 = got.astype(np.float64)   # explicit upcast: bf16 arithmetic and reductions stay in bf16
     total = got.size
     if any((a != b).any() for a, b in zip(_nonfinite_pattern(got64), _nonfinite_pattern(truth))):
         bad = np.argwhere(np.isnan(got64) != np.isnan(truth))

@@ -249,8 +249,8 @@ def relation_case(plugin: ConvPlugin, name: str, spec, seed: int, executor=None,
 def has_limits(plugin: ConvPlugin) -> bool:
     """Whether the unsupported-spec strategy can draw anything for this plugin."""
     caps = plugin.capabilities
-    return bool("float16" not in caps.dtypes or caps.max_stride or caps.max_dilation or caps.kernel_max
-                or caps.kernel_min > 1 or not caps.asymmetric_padding or not caps.groups or not caps.bias
+    return bool(any(d not in caps.dtypes for d in ("float16", "bfloat16")) or caps.max_stride or caps.max_dilation
+                or caps.kernel_max or caps.kernel_min > 1 or not caps.asymmetric_padding or not caps.groups or not caps.bias
                 or caps.equal_strides or caps.square_kernel or caps.valid_only or caps.bias_required
                 or bool(caps.dtype_limits))
 

@@ -86,8 +86,29 @@ MUTATIONS = [
              "rows = slice(i * sh, i * sh + dh * (spec.kh - 1) + 1, dh)",
              "rows = slice(i * sh, i * sh + dh * (spec.kh - 1), dh)"),
     Mutation("output_dtype_float64", "dtype", "returns float64 outputs for float32 inputs",
-             "y = np.zeros(spec.y_shape, dtype=x.dtype)", "y = np.zeros(spec.y_shape)"),
+             "return y.astype(store, copy=False)", "return y.astype(np.float64)"),
 ]
+
+# ---- precision: bfloat16/float16 computed in float32 and rounded once, broken five ways ------
+PRECISION_MUTATIONS = [
+    Mutation("accumulates_in_bfloat16", "precision/forward/dx/dw",
+             "bfloat16/float16 are summed in bfloat16 instead of float32 (the storage-type trap)",
+             "return np.dtype(np.float32) if dtype.itemsize < 4 else dtype",
+             'return np.dtype("bfloat16") if dtype.itemsize < 4 else dtype'),
+    Mutation("dw_accumulates_in_float16", "precision/dw", "the kernel gradient is accumulated in float16",
+             "dw = np.zeros_like(w)", "dw = np.zeros_like(w, dtype=np.float16)"),
+    Mutation("output_not_rounded", "precision/dtype", "the float32 accumulator is returned, not rounded to bf16/f16",
+             "return y.astype(store, copy=False)", "return y"),
+    Mutation("dw_rounded_twice", "precision/dw",
+             "rounding twice: each window's dw partial is rounded to storage before the float32 sum",
+             "dw[cout] += np.tensordot(g_ij, xp[:, cin, rows, cols], axes=([0], [0]))",
+             "dw[cout] += np.tensordot(g_ij, xp[:, cin, rows, cols], axes=([0], [0])).astype(store)"),
+    Mutation("bias_after_rounding", "precision/bias",
+             "the sum is rounded to storage, then the bias added and rounded again (declared: before)",
+             "        if b is not None:\n            y += b[None, :, None, None]\n        return y.astype(store, copy=False)",
+             "        y = y.astype(store, copy=False)\n        if b is not None:\n            y += b[None, :, None, None]\n        return y"),
+]
+MUTATIONS += PRECISION_MUTATIONS
 
 # Correct implementations that only sum in another order: the harness must NOT flag them.
 SUMMATION_ORDER_VARIANTS = [

@@ -44,6 +44,7 @@ FEATURES = (
                                                        or s.padding[1][0] != s.padding[1][1]),
     ("dilation", "dilation > 1", lambda s: max(s.dilation) > 1),
     ("groups", "groups > 1", lambda s: s.groups > 1),
+    ("bfloat16", "bfloat16", lambda s: s.dtype == "bfloat16"),
     ("float16", "float16", lambda s: s.dtype == "float16"),
     ("float32", "float32", lambda s: s.dtype == "float32"),
     ("float64", "float64", lambda s: s.dtype == "float64"),

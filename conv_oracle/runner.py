@@ -220,7 +220,7 @@ def run_case(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str = "normal"
         from .oracles import torch_oracle
         oracle = torch_oracle.reference
     truth, scale = oracle(spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)
-    ctx = bound_context(spec, arrays64, scale)
+    ctx = bound_context(spec, arrays64, scale, truth)
     if cross_check is not None:   # the oracle itself is cross-checked whatever the plugin's bound
         cross_check.submit(result, arrays64, truth, ctx)
     try:

@@ -10,8 +10,11 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-DTYPES = {"f16": "float16", "f32": "float32", "f64": "float64"}
+import ml_dtypes  # noqa: F401  registers numpy's "bfloat16" dtype name, used as np.dtype(spec.dtype)
+
+DTYPES = {"bf16": "bfloat16", "f16": "float16", "f32": "float32", "f64": "float64"}
 DTYPE_TAGS = {v: k for k, v in DTYPES.items()}
+LOW_PRECISION = ("bfloat16", "float16")   # storage formats whose products are exact in float32
 
 
 class SpecError(ValueError):
@@ -161,7 +164,7 @@ class ConvSpec:
 _DESCRIPTOR = re.compile(
     r"n(?P<n>\d+)c(?P<c>\d+)h(?P<h>\d+)w(?P<w>\d+)f(?P<f>\d+)k(?P<kh>\d+)(?:x(?P<kw>\d+))?"
     r"(?:s(?P<sh>\d+)(?:x(?P<sw>\d+))?)?(?:p(?P<p>[\d,]+))?(?:d(?P<dh>\d+)(?:x(?P<dw>\d+))?)?"
-    r"(?:g(?P<g>\d+))?(?:b(?P<b>[01]))?(?:\s+(?P<dt>f16|f32|f64))?"
+    r"(?:g(?P<g>\d+))?(?:b(?P<b>[01]))?(?:\s+(?P<dt>bf16|f16|f32|f64))?"
 )
 
 

@@ -52,7 +52,7 @@ def specs(draw, capabilities: Capabilities | None = None, *, max_batch: int = 3,
         bias = draw(st.booleans()) if caps.bias else False
     else:
         lim_stride, lim_dil, kmin, kmax = max_stride, max_dilation, 1, max_kernel + 2
-        dtype = draw(st.sampled_from(("float32", "float64", "float16")))
+        dtype = draw(st.sampled_from(("float32", "float64", "float16", "bfloat16")))
         groups = draw(st.integers(1, max_groups))
         symmetric, bias = False, draw(st.booleans())
     if supported and caps.bias_required:
@@ -92,7 +92,8 @@ def seeds():
 
 def fills(capabilities: Capabilities | None = None):
     """Value fills; NaN/Inf inputs only for plugins that declare they place them exactly."""
-    weights = {"normal": 3, "integer": 2, "magnitudes": 2, "nonfinite": 1}   # most cases finite and random
+    weights = {"normal": 3, "integer": 2, "magnitudes": 2, "nonfinite": 1,   # most cases finite and random
+               "extremes": 1}                                                # format edges: overflow, subnormals
     if capabilities is not None and not capabilities.nonfinite_inputs:
         weights.pop("nonfinite")
     return st.sampled_from([f for f in FILLS if f in weights for _ in range(weights[f])])

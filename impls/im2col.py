@@ -28,6 +28,11 @@ Every output element is a direct sum of its K products (GEMM in some order, then
 added in turn; the bias is one more term), so the gamma_K bound of :class:`DirectSum`
 applies and integer-valued data come out exact.
 
+bfloat16 and float16 run in float32, as every mainstream library does: the copy into the
+columns widens x (exactly), the weights, bias and gy are widened once, every GEMM and sum is
+float32 (bf16/f16 products are exact in it), the bias is added before the output is rounded,
+and each output is rounded to the storage dtype once, at the end (``DirectSum``'s default).
+
 Speed. The batch is cut into chunks (one sample each unless a budget says otherwise) and
 ``threads`` workers copy and multiply chunks with BLAS held to one thread, each taking the
 next chunk when it is free: numpy releases the GIL in the strided copy and in the GEMM, so
@@ -85,6 +90,17 @@ from numpy.lib.stride_tricks import as_strided
 
 from conv_oracle import Capabilities, ConvPlugin, ConvSpec, DirectSum
 
+def _accumulator(dtype) -> np.dtype:
+    """float32 for bfloat16/float16 storage, else the dtype itself."""
+    dtype = np.dtype(dtype)
+    return np.dtype(np.float32) if dtype.itemsize < 4 else dtype
+
+
+def _item(spec: ConvSpec) -> int:
+    """Bytes of one element of the columns, GEMM products and accumulators."""
+    return _accumulator(spec.dtype).itemsize
+
+
 def _pointwise(spec: ConvSpec) -> bool:
     """1x1, stride 1, no padding: the input itself is a valid columns matrix."""
     return (spec.kh == spec.kw == 1 and spec.stride == (1, 1)
@@ -104,7 +120,7 @@ def column_bytes(spec: ConvSpec, samples: int | None = None) -> int:
     batch): C*KH*KW rows of Ho*Wo, plus one row of ones per group when it carries the bias."""
     ho, wo = spec.out_hw
     rows = spec.c * spec.kh * spec.kw + (spec.groups if _folds_bias(spec) else 0)
-    return rows * ho * wo * np.dtype(spec.dtype).itemsize * (spec.n if samples is None else samples)
+    return rows * ho * wo * _item(spec) * (spec.n if samples is None else samples)
 
 
 def plan(spec: ConvSpec, max_column_bytes: int | None = None, threads: int = 1) -> tuple[int, int]:
@@ -160,30 +176,43 @@ def peak_extra_bytes(spec: ConvSpec, max_column_bytes: int | None = None, *, thr
     Forward: per worker, the columns of one chunk plus the padded copy of that chunk's
     input (alive together while the columns are copied; neither exists for a pointwise
     conv). Backward adds, per worker, the padded-input gradient of a chunk and one
-    dw-sized product per sample, plus the dw accumulator."""
-    item = np.dtype(spec.dtype).itemsize
+    dw-sized product per sample, plus the dw accumulator. bfloat16/float16 add their float32
+    copies: y (forward); gy, dx and the padded-input gradients (backward)."""
+    item, acc_item = np.dtype(spec.dtype).itemsize, _item(spec)
+    widened = acc_item != item                   # bf16/f16: columns, GEMMs and sums in float32
     (pt, pb), (pl, pr) = spec.padding
     pads = bool(pt or pb or pl or pr)
+    w_elements = spec.f * (spec.c // spec.groups) * spec.kh * spec.kw
+    copies = 0
     if not backward:
         workers, nb, rows = forward_plan(spec, max_column_bytes, threads)
         ho = spec.out_hw[0]
-        if _pointwise(spec) and not _folds_bias(spec):
+        if widened:                              # y and the weights in float32
+            copies = (_prod(spec.y_shape) + w_elements + spec.f) * acc_item
+        elif _pointwise(spec) and not _folds_bias(spec):
             return 0
         block = column_bytes(spec, nb) // ho * rows
         in_rows = min(spec.h + pt + pb, (rows - 1) * spec.stride[0] + (spec.kh - 1) * spec.dilation[0] + 1)
         padded = nb * spec.c * in_rows * (spec.w + pl + pr) * item
-        return workers * (block + (padded if pads else 0))
+        return workers * (block + (padded if pads else 0)) + copies
     workers, nb = plan(spec, max_column_bytes, threads)
-    padded = nb * spec.c * (spec.h + pt + pb) * (spec.w + pl + pr) * item
+    padded = nb * spec.c * (spec.h + pt + pb) * (spec.w + pl + pr) * item       # padded x, storage dtype
+    grad_padded = padded // item * acc_item                                      # its gradient, accumulator
     if _pointwise(spec):   # no copy of x; a buffer for dcols
         per_worker = column_bytes(spec, nb)
     else:
         per_worker = column_bytes(spec, nb) + (padded if pads else 0)
-    extra = workers * per_worker
-    if backward:
-        w_bytes = spec.f * (spec.c // spec.groups) * spec.kh * spec.kw * item
-        extra += workers * (padded + nb * w_bytes) + w_bytes
-    return extra
+    w_bytes = w_elements * acc_item
+    if widened:                                  # gy, dx and the weights in float32
+        copies = (_prod(spec.y_shape) + _prod(spec.x_shape) + w_elements) * acc_item
+    return workers * (per_worker + grad_padded + nb * w_bytes) + w_bytes + copies
+
+
+def _prod(shape) -> int:
+    out = 1
+    for v in shape:
+        out *= v
+    return out
 
 
 def forward_weights(w: np.ndarray, b: np.ndarray | None, spec: ConvSpec) -> np.ndarray:
@@ -232,7 +261,7 @@ def _columns(x: np.ndarray, spec: ConvSpec, out: np.ndarray | None, ones: bool =
     ho, wo = r1 - r0, spec.out_hw[1]
     nb, g, cg = x.shape[0], spec.groups, spec.c // spec.groups
     kg = cg * spec.kh * spec.kw
-    if _pointwise(spec) and not ones:
+    if _pointwise(spec) and not ones and (out is None or out.dtype == x.dtype):
         return x[:, :, r0:r1].reshape(nb, g, cg, ho * wo)
     sh, dh = spec.stride[0], spec.dilation[0]
     xp = _padded(x, spec, (r0 * sh, (r1 - 1) * sh + (spec.kh - 1) * dh + 1))
@@ -334,11 +363,11 @@ class Im2colConv(ConvPlugin):
     name = "im2col"
     description = "vectorised im2col (strided view) + one GEMM per group; col2im scatter-add backward"
     capabilities = Capabilities(
-        dtypes=("float32", "float64"),
+        dtypes=("bfloat16", "float16", "float32", "float64"),
         notes="extra memory: columns KH*KW*C*Ho*Wo per sample (about KH*KW/(sh*sw) x input), one "
               "chunk per worker; max_column_bytes bounds it without changing results",
     )
-    error_model = DirectSum()
+    error_model = DirectSum(accumulate=None, bias="before")   # None: float32 for bf16/f16, else the dtype
     backward_method = "dw: GEMM per group and sample; dx: GEMM then col2im scatter-add over kernel taps"
 
     #: Byte budget for all columns alive at once; None: no budget.
@@ -374,8 +403,8 @@ class Im2colConv(ConvPlugin):
         """(workers, samples per chunk, chunks, one column buffer per worker or None)."""
         workers, nb, _ = self.plan(spec, backward=True)
         chunks = [(n0, min(spec.n, n0 + nb)) for n0 in range(0, spec.n, nb)]
-        size = column_bytes(spec, nb) // np.dtype(spec.dtype).itemsize
-        return workers, nb, chunks, [np.empty(size, dtype=spec.dtype) if buffers else None
+        size = column_bytes(spec, nb) // _item(spec)
+        return workers, nb, chunks, [np.empty(size, dtype=_accumulator(spec.dtype)) if buffers else None
                                      for _ in range(workers)]
 
     # ---- forward ------------------------------------------------------------------------
@@ -384,13 +413,15 @@ class Im2colConv(ConvPlugin):
         g, fg = spec.groups, spec.f // spec.groups
         ho, wo = spec.out_hw
         fold = b is not None and _folds_bias(spec)
-        wm = forward_weights(w, b, spec)                           # (G, Fg, Cg*KH*KW [+1])
-        y = np.empty(spec.y_shape, dtype=x.dtype)                  # (N, F, Ho, Wo)
+        acc = _accumulator(x.dtype)
+        b = None if b is None else b.astype(acc, copy=False)
+        wm = forward_weights(w, b, spec).astype(acc, copy=False)  # (G, Fg, Cg*KH*KW [+1])
+        y = np.empty(spec.y_shape, dtype=acc)                      # (N, F, Ho, Wo)
         workers, nb, rb = forward_plan(spec, self.max_column_bytes, self._threads())
         chunks = [(n0, min(spec.n, n0 + nb), r0, min(ho, r0 + rb))
                   for n0 in range(0, spec.n, nb) for r0 in range(0, ho, rb)]
         size = column_bytes(spec, nb) // ho * rb // y.itemsize
-        bufs = [np.empty(size, dtype=y.dtype) if fold or not _pointwise(spec) else None
+        bufs = [np.empty(size, dtype=y.dtype) if fold or not _pointwise(spec) or acc != x.dtype else None
                 for _ in range(workers)]
 
         def job(t, n0, n1, r0, r1):
@@ -401,7 +432,7 @@ class Im2colConv(ConvPlugin):
                 y[n0:n1, :, r0:r1] += b[:, None, None]
 
         _run(workers, chunks, job)
-        return y
+        return y.astype(x.dtype, copy=False)                       # bf16/f16: the one rounding
 
     # ---- backward -----------------------------------------------------------------------
     def backward(self, x, w, b, gy, spec):
@@ -411,12 +442,14 @@ class Im2colConv(ConvPlugin):
         (sh, sw), (dh, dw_) = spec.stride, spec.dilation
         (pt, pb), (pl, pr) = spec.padding
         hp, wp = spec.h + pt + pb, spec.w + pl + pr
-        wm = w.reshape(g, fg, -1)                                  # (G, Fg, K)
+        acc = _accumulator(x.dtype)
+        gy = gy.astype(acc, copy=False)
+        wm = w.reshape(g, fg, -1).astype(acc, copy=False)          # (G, Fg, K)
         wt = wm.transpose(0, 2, 1)                                 # (G, K, Fg), a view
-        dw = np.zeros((g, fg, cg * spec.kh * spec.kw), dtype=w.dtype)
-        dx = np.empty(spec.x_shape, dtype=x.dtype)
+        dw = np.zeros((g, fg, cg * spec.kh * spec.kw), dtype=acc)
+        dx = np.empty(spec.x_shape, dtype=acc)
         workers, nb, chunks, bufs = self._setup(spec)
-        dxps = [np.empty((nb, spec.c, hp, wp), dtype=x.dtype) for _ in range(workers)]
+        dxps = [np.empty((nb, spec.c, hp, wp), dtype=acc) for _ in range(workers)]
         # dw is summed over samples in sample order whatever the chunking: chunk i adds its
         # products once chunk i-1 has added its own.
         added = [threading.Event() for _ in chunks]
@@ -449,4 +482,6 @@ class Im2colConv(ConvPlugin):
         _run(workers, chunks, job)
         with np.errstate(all="ignore"):
             db = gy.sum(axis=(0, 2, 3)) if b is not None else None
-        return dx, dw.reshape(spec.w_shape), db
+        store = x.dtype                                            # bf16/f16: one rounding each
+        return (dx.astype(store, copy=False), dw.reshape(spec.w_shape).astype(store, copy=False),
+                None if db is None else db.astype(store, copy=False))

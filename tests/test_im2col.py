@@ -144,7 +144,8 @@ def _traced_peak(fn):
 
 
 @pytest.mark.parametrize("descriptor", ["n6c8h20w18f8k3x2s1x2p2,1,0,3d1x2g2b1 f32",
-                                        "n4c16h24w24f16k3p1 f64", "n5c3h15w15f4k5s2p0 f32"])
+                                        "n4c16h24w24f16k3p1 f64", "n5c3h15w15f4k5s2p0 f32",
+                                        "n6c8h20w18f8k3x2s1x2p2,1,0,3d1x2g2b1 bf16"])
 @pytest.mark.parametrize("samples", [None, 1, 2, 6])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("backward", [False, True], ids=["fwd", "bwd"])
@@ -251,10 +252,17 @@ def test_small_cases_within_bound(spec, seed, fill):
     _assert_passes(spec, seed, fill)
 
 
-def test_unsupported_dtype_is_refused():
-    with pytest.raises(NotSupported):
-        Im2colConv().forward(np.zeros((1, 1, 3, 3), np.float16), np.zeros((1, 1, 1, 1), np.float16), None,
-                             ConvSpec.parse("n1c1h3w3f1k1b0 f16"))
+def test_low_precision_runs_in_float32_and_rounds_once():
+    """bf16/f16 (declared: float32 accumulation, output rounded): 4096 ones sum to 4096, where
+    a bfloat16 accumulator stalls at 256; the outputs come back in the storage dtype."""
+    for tag in ("bf16", "f16"):
+        spec = ConvSpec.parse(f"n1c1024h2w2f1k2 {tag}")
+        a = make_arrays(spec, 0)
+        ones = [np.ones_like(v) for v in (a.x, a.w, a.gy)]
+        y = Im2colConv().forward(ones[0], ones[1], np.zeros_like(a.b), spec)
+        assert y.dtype == a.x.dtype and float(y.ravel()[0]) == 4096.0
+        dx, dw, db = Im2colConv().backward(ones[0], ones[1], np.zeros_like(a.b), ones[2], spec)
+        assert {dx.dtype, dw.dtype, db.dtype} == {a.x.dtype}
 
 
 # ---- the benchmark core (structure only) ------------------------------------------------------
