@@ -107,7 +107,7 @@ def test_file_plugin_neighbours_and_settings_reach_the_worker():
 FIXED = ("n2c4h7w6f4k3x2s2x1p1,0,2,1d1x2g2b1", "n1c3h6w6f2k3s2p1b0")
 CI_CANDIDATES = ["torch-eager", "torch-channels-last", "torch-no-mkldnn", "torch-compile", "jax-f32",
                  "jax-f32-highest", "onnxruntime", "onnxruntime-noopt", "tinygrad", "opencv-filter2d",
-                 "scipy-correlate2d"]
+                 "scipy-correlate2d", "tensorflow", "tensorflow-no-onednn"]   # TensorFlow: tox -e frameworks-tf
 STRIDE_1 = {"opencv-filter2d", "scipy-correlate2d"}   # what filter2D / correlate2d support
 
 

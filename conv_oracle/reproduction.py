@@ -1,0 +1,176 @@
+"""Standalone reproduction scripts for findings in framework candidates.
+
+A script holds the failing case's arrays (exact bytes), the candidate's own ``run`` function
+(its source, which imports only the library and NumPy), a float64 direct-convolution
+reference written with NumPy (:func:`reference64`, copied too) and the bound the harness used.
+It imports nothing from conv-oracle, so it can go into a library's bug tracker as it is.
+Run it with ``python SCRIPT``: exit 1 and ``REPRODUCED`` when the finding shows, 0 when not.
+"""
+from __future__ import annotations
+
+import base64
+import inspect
+import textwrap
+
+import numpy as np
+
+from .spec import ConvSpec
+
+
+def reference64(x, w, b, gy, stride, padding, dilation, groups):
+    """float64 conv2d (cross-correlation, NCHW / OIHW) and its gradients by direct summation,
+    with the magnitudes S = the same sums over |x|, |w|, |b|, |gy| (what error bounds scale with)."""
+    import numpy as np
+
+    def conv(x, w, b, gy):
+        (pt, pb), (pl, pr) = padding
+        (sh, sw), (dh, dw_) = stride, dilation
+        xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+        n, c, hp, wp = xp.shape
+        f, cg, kh, kw = w.shape
+        fg = f // groups
+        ho, wo = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw_ * (kw - 1) - 1) // sw + 1
+        y = np.zeros((n, f, ho, wo))
+        dxp, dwt = np.zeros_like(xp), np.zeros_like(w)
+        for g in range(groups):
+            cs, fs = slice(g * cg, (g + 1) * cg), slice(g * fg, (g + 1) * fg)
+            for i in range(kh):
+                for j in range(kw):
+                    rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+                    cols = slice(j * dw_, j * dw_ + sw * (wo - 1) + 1, sw)
+                    tap = xp[:, cs, rows, cols]                                  # (N, C/g, Ho, Wo)
+                    y[:, fs] += np.einsum("nchw,fc->nfhw", tap, w[fs, :, i, j])
+                    if gy is not None:
+                        dxp[:, cs, rows, cols] += np.einsum("nfhw,fc->nchw", gy[:, fs], w[fs, :, i, j])
+                        dwt[fs, :, i, j] = np.einsum("nfhw,nchw->fc", gy[:, fs], tap)
+        out = {"y": y + (0 if b is None else b[None, :, None, None])}
+        if gy is not None:
+            out["dx"], out["dw"] = dxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], dwt
+            if b is not None:
+                out["db"] = gy.sum(axis=(0, 2, 3))
+        return out
+
+    def f64(a):
+        return None if a is None else np.asarray(a, dtype=np.float64)
+
+    x, w, b, gy = f64(x), f64(w), f64(b), f64(gy)
+    truth = conv(x, w, b, gy)
+    with np.errstate(invalid="ignore"):
+        scale = conv(np.abs(x), np.abs(w), None if b is None else np.abs(b), None if gy is None else np.abs(gy))
+    return truth, scale
+
+
+def _encode(a: np.ndarray | None) -> str:
+    if a is None:
+        return "None"
+    data = base64.b64encode(np.ascontiguousarray(a).tobytes()).decode()
+    lines = "\n".join(f"    {data[i:i + 96]!r}" for i in range(0, len(data), 96)) or "    ''"
+    return f"_array(\n{lines},\n    {a.dtype.name!r}, {tuple(a.shape)!r})"
+
+
+_HEADER = '''#!/usr/bin/env python3
+"""{title}
+
+{body}
+
+Run: python {filename}   (exit 1 and REPRODUCED when the finding shows; needs only {needs} and NumPy)
+"""
+import base64
+import sys
+
+import numpy as np
+
+'''
+
+_ARRAY_HELPER = '''
+def _array(data, dtype, shape):
+    if dtype == "bfloat16":
+        import ml_dtypes  # NumPy's bfloat16 (installed with JAX and torch)
+        dtype = ml_dtypes.bfloat16
+    return np.frombuffer(base64.b64decode("".join(data)), dtype=dtype).reshape(shape).copy()
+
+'''
+
+_MAIN = '''
+
+def main():
+    x, w, b, gy = X, W, B, GY
+    backward = {backward!r}
+    print("library:", LIBRARY)
+    print("case:", DESCRIPTOR)
+    try:
+        out = {run}(x, w, b, gy if backward else None, STRIDE, PADDING, DILATION, GROUPS{options})
+    except Exception as exc:
+        print(f"REPRODUCED: the library raised {{type(exc).__name__}}: {{exc}}")
+        return 1
+    truth, scale = reference64(x, w, b, gy if backward else None, STRIDE, PADDING, DILATION, GROUPS)
+    found = []
+    for name, bound in BOUNDS.items():
+        got, want = out.get(name), truth[name]
+        if got is None or np.shape(got) != want.shape or np.asarray(got).dtype != x.dtype:
+            found.append(f"{{name}}: shape {{np.shape(got)}} dtype {{getattr(got, 'dtype', None)}}, "
+                         f"expected {{want.shape}} {{x.dtype}}")
+            continue
+        got = np.asarray(got, dtype=np.float64)
+        if not (np.isnan(got) == np.isnan(want)).all() or not (np.isinf(got) == np.isinf(want)).all():
+            first = np.argwhere((np.isnan(got) != np.isnan(want)) | (np.isinf(got) != np.isinf(want)))[0]
+            found.append(f"{{name}}: NaN/Inf positions differ from the float64 reference's, first at "
+                         f"{{tuple(first)}}: got {{got[tuple(first)]}}, expected {{want[tuple(first)]}}")
+            continue
+        finite = np.isfinite(want)
+        err = np.where(finite, np.abs(got - np.where(finite, want, 0)), 0)
+        over = err > bound
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(err == 0, 0, err / bound)
+        worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        print(f"{{name}}: max error/bound {{ratio[worst]:.3g}} at {{tuple(int(i) for i in worst)}} (got {{got[worst]!r}}, "
+              f"float64 {{want[worst]!r}}, bound {{bound[worst]:.3g}}); {{int(over.sum())}}/{{over.size}} over the bound")
+        if over.any():
+            found.append(f"{{name}}: {{int(over.sum())}}/{{over.size}} elements over the bound, worst error/bound "
+                         f"{{ratio[worst]:.3g}}")
+    if found:
+        print("REPRODUCED: " + "; ".join(found))
+        return 1
+    print("not reproduced: every checked output within its bound, NaN/Inf positions equal")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def script(plugin, spec: ConvSpec, arrays, backward: bool, bounds: dict, *, kind: str, triage: str,
+           versions: dict, environment: str, filename: str) -> str:
+    """The text of a standalone reproduction of one finding.
+
+    ``arrays``: the case's inputs (CaseArrays, NCHW/OIHW, in the case's dtype); ``bounds``: the
+    total bound the harness used per checked output (float64 arrays of the outputs' shapes);
+    ``plugin``: a framework candidate with ``standalone`` functions and ``run``/``options``."""
+    functions = [inspect.getsource(f) for f in plugin.standalone]
+    needs = ", ".join(f"{k} {v}" for k, v in versions.items()) or "the library"
+    body = "\n".join([
+        f"Candidate {plugin.name}: {plugin.description}",
+        f"Case {spec.descriptor()} ({'forward and backward' if backward else 'forward'}), failure kind: {kind}.",
+        f"Triage: {triage}",
+        f"Library: {needs}. Machine: {environment}.",
+        f"Declared error model: {plugin.error_model.describe()}; BOUNDS below is that model's bound plus the",
+        "float64 reference's own error, per element, as computed by conv-oracle.",
+        "The reference is a float64 direct sum over the same (rounded) inputs.",
+    ])
+    parts = [_HEADER.format(title=f"Reproduction: {plugin.name} {spec.descriptor()} ({kind})",
+                            body=body,
+                            filename=filename, needs=needs)]
+    parts.append(_ARRAY_HELPER)
+    parts += [textwrap.dedent(f) + "\n" for f in functions]
+    parts.append("\n" + textwrap.dedent(inspect.getsource(reference64)) + "\n")
+    parts.append(f"LIBRARY = {needs!r}\nDESCRIPTOR = {spec.descriptor()!r}\n")
+    parts.append(f"STRIDE, PADDING, DILATION, GROUPS = {tuple(spec.stride)!r}, {tuple(map(tuple, spec.padding))!r}, "
+                 f"{tuple(spec.dilation)!r}, {spec.groups!r}\n")
+    for name, a in (("X", arrays.x), ("W", arrays.w), ("B", arrays.b), ("GY", arrays.gy)):
+        parts.append(f"{name} = {_encode(a)}\n")
+    parts.append("BOUNDS = {\n" + "".join(f"    {o!r}: {_encode(np.asarray(v, dtype=np.float64))},\n"
+                                          for o, v in bounds.items()) + "}\n")
+    options = "".join(f", {k}={v!r}" for k, v in plugin.options.items())
+    parts.append(_MAIN.format(backward=backward, run=plugin.run_function().__name__, options=options))
+    return "".join(parts)
