@@ -391,13 +391,21 @@ def build_conformance(impls: list[str] | None = None, profile: str = "ci", examp
     env = environment.describe(jax_settings)
     if jax_error:
         env["jax_oracle_error"] = jax_error
+    run = {"profile": profile, "examples": examples, "examples_per_impl": expected, "seed": seed,
+           "impls": names, "jax_cross_check": jax_settings is not None,
+           "seconds": round(time.perf_counter() - started, 2)}
+    return assemble_conformance(entries, run, env, study_data, created)
+
+
+def assemble_conformance(entries: list[dict], run: dict, env: dict, study_data: dict, created: str,
+                         **sections) -> dict:
+    """The report dict around its implementation entries (:func:`implementation_entry`);
+    ``sections`` adds top-level sections (a campaign's shards and workers)."""
     disagreements = [d for e in entries for d in e.get("disagreements", [])]
     report = {
         "schema": SCHEMA,
         "created": created,
-        "run": {"profile": profile, "examples": examples, "examples_per_impl": expected, "seed": seed,
-                "impls": names, "jax_cross_check": jax_settings is not None,
-                "seconds": round(time.perf_counter() - started, 2)},
+        "run": run,
         "environment": env,
         "outputs": list(OUTPUTS),
         "features": [{"id": f, "label": label} for f, label, _ in FEATURES],
@@ -413,6 +421,7 @@ def build_conformance(impls: list[str] | None = None, profile: str = "ci", examp
             "failures": sum(len(e.get("failures", [])) for e in entries),
             "disagreements": len(disagreements),
         },
+        **sections,
     }
     return _clean(report)
 

@@ -1,0 +1,640 @@
+"""Fuzzing campaigns beyond one machine: shards of the ``check`` engine on a Dask cluster.
+
+A :class:`Shard` is (implementation, profile, seed, dtype filter, example count). A worker
+runs it through the same engine as ``conv-oracle check`` and returns its case records. The
+client (this process):
+
+* starts an embedded ``LocalCluster`` (worker processes, one thread each, BLAS at one
+  thread) or connects to an existing scheduler;
+* refuses a cluster whose workers run another Hypothesis version than its own (the example
+  database format changes between versions) and records each worker's environment;
+* streams each finished shard's records into one JSONL file (``as_completed``) and then
+  marks the shard done in ``FILE.shards``; ``--resume FILE`` runs only the unmarked shards;
+* deduplicates the failures by descriptor and replays each distinct one once, here, against
+  the float64 oracle, before reporting it; then writes the merged conformance report.
+
+A worker that dies takes only its running shard with it (its records were not returned yet):
+the scheduler runs it again elsewhere, and ``retries`` re-runs a shard that raised. Every
+shard's Hypothesis example database is the local directory database (profiles dev and
+thorough) multiplexed with a shared ``RedisExampleDatabase`` (``--database redis://...``),
+so a failure that one worker finds is replayed first by every other worker and by later
+local runs. If Redis goes away mid-run, shards carry on with the local database.
+
+Each worker runs its own JAX worker process for the cross-check (one per Dask worker,
+started with its first shard and kept), or none with ``jax=False``; the plugin runs in an
+isolated process per worker (``conv_oracle.isolation``) unless ``trusted``. Both need Dask
+worker processes that may have children: the embedded cluster sets
+``distributed.worker.daemon: False``, and workers of an existing cluster need the same.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import time
+import uuid
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+
+from .isolation import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
+
+RETRIES = 2                       # re-runs of a shard that raised (a dead worker's shard is re-run anyway)
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+REDIS_TIMEOUT_S = 3.0
+
+
+class CampaignError(ValueError):
+    """Bad input or an unusable cluster or database: one line, exit 2."""
+
+
+class HypothesisVersionMismatch(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One unit of work: an engine run of one implementation with its own seed."""
+
+    impl: str
+    seed: int
+    profile: str = "dev"
+    examples: int | None = None          # None: the profile's count
+    dtype: str | None = None             # None: every declared dtype
+
+    @property
+    def key(self) -> str:
+        return (f"{self.impl}/{self.profile}/{self.dtype or 'all-dtypes'}/"
+                f"{self.examples or 'profile'}-examples/seed-{self.seed}")
+
+    @property
+    def family(self) -> tuple:
+        """Shards that differ only by seed belong to one family."""
+        return self.impl, self.profile, self.dtype, self.examples
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What every shard of a campaign runs with (sent along with each shard)."""
+
+    hypothesis: str                      # the client's version: a worker with another one refuses
+    jax: bool = True
+    trusted: bool = False
+    timeout: float = DEFAULT_TIMEOUT_S
+    memory_limit: int = DEFAULT_MEMORY_LIMIT
+    local_database: str | None = None    # directory database (None: the profile has none)
+    shared_database: str | None = None   # redis://host:port/db
+
+
+@dataclass
+class ShardResult:
+    shard: Shard
+    worker: str
+    environment: dict
+    examples: int
+    honesty_examples: int
+    cross_checked: int
+    cross_skipped_nonfinite: int
+    seconds: float
+    database: str                        # which example databases the shard used
+    database_lost: str | None = None     # why the shared database was lost mid-shard
+    results: list = field(default_factory=list)          # CaseResult, in run order
+    failures: list = field(default_factory=list)         # CaseResult, shrunk
+    disagreements: list = field(default_factory=list)    # runner.Disagreement
+
+    def marker(self) -> dict:
+        """The line of ``FILE.shards`` that marks this shard done (everything but the records)."""
+        return {"shard": asdict(self.shard), "key": self.shard.key, "worker": self.worker,
+                "environment": self.environment, "examples": self.examples,
+                "honesty_examples": self.honesty_examples, "cases": len(self.results),
+                "cross_checked": self.cross_checked, "cross_skipped_nonfinite": self.cross_skipped_nonfinite,
+                "seconds": round(self.seconds, 3), "database": self.database, "database_lost": self.database_lost,
+                "failures": [r.to_dict() for r in self.failures],
+                "disagreements": [d.to_dict() for d in self.disagreements]}
+
+    @classmethod
+    def from_marker(cls, marker: dict, records: list[dict]) -> ShardResult:
+        from .runner import Disagreement
+
+        return cls(Shard(**marker["shard"]), marker["worker"], marker["environment"], marker["examples"],
+                   marker["honesty_examples"], marker["cross_checked"], marker["cross_skipped_nonfinite"],
+                   marker["seconds"], marker["database"], marker.get("database_lost"),
+                   results=[_case_result(r) for r in records],
+                   failures=[_case_result(r) for r in marker["failures"]],
+                   disagreements=[Disagreement(d["descriptor"], d["seed"], d["fill"],
+                                               [_verdict(v) for v in d["verdicts"]]) for d in marker["disagreements"]])
+
+
+def _verdict(d: dict):
+    from .compare import Verdict
+
+    return Verdict(**{**d, "worst_index": tuple(d["worst_index"]) if d["worst_index"] is not None else None})
+
+
+def _case_result(record: dict):
+    from .runner import CaseResult
+
+    fields = {k: record[k] for k in ("impl", "descriptor", "seed", "fill", "status", "kind", "detail", "unsupported")}
+    return CaseResult(**fields, verdicts=[_verdict(v) for v in record["verdicts"]])
+
+
+# ---- the plan ------------------------------------------------------------------------------------
+def plan(impls: list[str], shards: int, *, profile: str = "dev", examples: int | None = None, seed: int = 0,
+         dtypes: list[str] | None = None) -> list[Shard]:
+    """``shards`` shards per implementation (and dtype filter), seeds ``seed, seed+1, ...``,
+    interleaved so that every implementation starts early."""
+    return [Shard(impl, seed + i, profile, examples, dtype)
+            for i in range(shards) for impl in impls for dtype in (dtypes or [None])]
+
+
+def next_shard(family_shards: list[Shard]) -> Shard:
+    """The next shard of a family (a timed campaign): the seed after the largest one used."""
+    last = max(family_shards, key=lambda s: s.seed)
+    return replace(last, seed=last.seed + 1)
+
+
+# ---- the example database ------------------------------------------------------------------------
+def check_redis(url: str) -> None:
+    """Raise CampaignError (one line) unless ``url`` names a Redis server that answers."""
+    try:
+        import redis
+    except ImportError:
+        raise CampaignError("--database needs redis-py: pip install 'conv-oracle[cluster]'") from None
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise CampaignError(f"--database {url}: give a redis://host:port/db address")
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S)
+        client.ping()
+        client.close()
+    except (redis.exceptions.RedisError, OSError, ValueError) as exc:
+        raise CampaignError(f"cannot reach the example database {url}: {exc}") from None
+
+
+def _shared_database_class():
+    from hypothesis.database import ExampleDatabase
+
+    class SharedDatabase(ExampleDatabase):
+        """``RedisExampleDatabase`` until the server stops answering; from then on empty (reads
+        nothing, keeps nothing), so that the multiplexed local database carries on alone.
+        (Hypothesis would otherwise fail the shard on the first ConnectionError.)"""
+
+        def __init__(self, url: str):
+            super().__init__()
+            import redis
+            from hypothesis.extra.redis import RedisExampleDatabase
+
+            self.url, self.lost = url, None
+            self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+            self._db = RedisExampleDatabase(redis.Redis.from_url(
+                url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S))
+
+        def _guarded(self, call, default=None):
+            if self.lost is None:
+                try:
+                    return call()
+                except self._errors as exc:
+                    self.lost = f"{type(exc).__name__}: {exc}"
+            return default
+
+        def fetch(self, key):
+            return iter(self._guarded(lambda: list(self._db.fetch(key)), []))
+
+        def save(self, key, value):
+            self._guarded(lambda: self._db.save(key, value))
+
+        def delete(self, key, value):
+            self._guarded(lambda: self._db.delete(key, value))
+
+        def move(self, src, dest, value):
+            self._guarded(lambda: self._db.move(src, dest, value))
+
+    return SharedDatabase
+
+
+def example_database(settings: WorkerSettings):
+    """(database for the engine or None for the profile's, the shared part or None, description)."""
+    from hypothesis.database import DirectoryBasedExampleDatabase, MultiplexedDatabase
+
+    parts, shared = [], None
+    if settings.local_database:
+        parts.append(DirectoryBasedExampleDatabase(settings.local_database))
+    if settings.shared_database:
+        shared = _shared_database_class()(settings.shared_database)
+        parts.append(shared)
+    described = " + ".join(filter(None, [settings.local_database and f"local {settings.local_database}",
+                                         settings.shared_database])) or "none"
+    if not parts:
+        return None, None, described
+    return (parts[0] if len(parts) == 1 else MultiplexedDatabase(*parts)), shared, described
+
+
+def local_database_path(profile: str) -> str | None:
+    """The directory database of ``profile`` as an absolute path (None: the profile keeps none)."""
+    from hypothesis import settings
+
+    from . import profiles
+
+    profiles.register()
+    db = settings.get_profile(profile).database
+    return os.path.abspath(db.path) if db is not None and hasattr(db, "path") else None
+
+
+# ---- on a worker -----------------------------------------------------------------------------------
+class _WorkerResources:
+    """Per worker process, kept across shards: one JAX worker (or none) and one isolated
+    executor per (plugin, limits); closed when the process exits."""
+
+    def __init__(self):
+        self.jax_worker = None
+        self.executors = {}
+        atexit.register(self.close)
+
+    def jax(self):
+        if self.jax_worker is None:
+            from .oracles.worker import JaxWorker
+
+            self.jax_worker = JaxWorker()
+        return self.jax_worker
+
+    def executor(self, impl: str, timeout: float, memory_limit: int):
+        key = (impl, timeout, memory_limit)
+        if key not in self.executors:
+            from .isolation import IsolatedExecutor
+
+            self.executors[key] = IsolatedExecutor(impl, timeout=timeout, memory_limit=memory_limit)
+        return self.executors[key]
+
+    def close(self):
+        for executor in self.executors.values():
+            executor.close()
+        self.executors.clear()
+        if self.jax_worker is not None:
+            self.jax_worker.close()
+            self.jax_worker = None
+
+
+@lru_cache(maxsize=1)
+def _resources() -> _WorkerResources:
+    return _WorkerResources()
+
+
+def _release_plugin():
+    """A Dask WorkerPlugin that closes the worker's JAX process and isolated executors when
+    the worker closes (Dask ends worker processes without running ``atexit``)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class ReleaseResources(WorkerPlugin):
+        name = "conv-oracle-campaign-resources"
+
+        def teardown(self, worker):
+            _resources().close()
+
+    return ReleaseResources()
+
+
+def worker_environment(jax_settings: dict | None) -> dict:
+    from . import environment
+
+    env = environment.describe(jax_settings)
+    env["pid"] = os.getpid()
+    return env
+
+
+def hypothesis_version() -> str:
+    import hypothesis
+
+    return hypothesis.__version__
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"local pid {os.getpid()}"
+
+
+def run_shard(shard: Shard, settings: WorkerSettings) -> ShardResult:
+    """Run one shard here (on a Dask worker) and return its records."""
+    from hypothesis.errors import HypothesisDeprecationWarning
+
+    from . import registry
+    from .fuzz import fuzz
+
+    if hypothesis_version() != settings.hypothesis:
+        raise HypothesisVersionMismatch(f"worker {_worker_address()} runs hypothesis {hypothesis_version()}, "
+                                        f"the campaign {settings.hypothesis}")
+    # Dask's own threads call the random module while Hypothesis draws in this one; Hypothesis
+    # takes that for a strategy using random (the draws use their own generator, unaffected).
+    warnings.filterwarnings("ignore", "Do not use the `random` module inside strategies", HypothesisDeprecationWarning)
+    plugin = registry.load(shard.impl)
+    database, shared, described = example_database(settings)
+    resources = _resources()
+    jax_worker = resources.jax() if settings.jax else None
+    jax_settings = jax_worker.settings() if jax_worker is not None else None
+    executor = None if settings.trusted else resources.executor(shard.impl, settings.timeout, settings.memory_limit)
+    summary = fuzz(plugin, profile=shard.profile, examples=shard.examples, seed=shard.seed, jax_worker=jax_worker,
+                   executor=executor, database=database, dtypes=(shard.dtype,) if shard.dtype else None)
+    return ShardResult(shard, _worker_address(), worker_environment(jax_settings), summary.examples,
+                       summary.honesty_examples, summary.cross_checked, summary.cross_skipped_nonfinite,
+                       summary.seconds, described, shared.lost if shared is not None else None,
+                       results=summary.results, failures=summary.failures, disagreements=summary.disagreements)
+
+
+# ---- the cluster -------------------------------------------------------------------------------------
+@contextmanager
+def connect(scheduler: str | None = None, workers: int | None = None):
+    """A Dask client: of the cluster at ``scheduler``, or of an embedded ``LocalCluster`` of
+    ``workers`` processes (default: one per CPU this process may use), one thread each."""
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise CampaignError("a campaign needs Dask: pip install 'conv-oracle[cluster]'") from None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise CampaignError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+        with client:
+            try:
+                client.wait_for_workers(1, timeout=60)
+            except TimeoutError:
+                raise CampaignError(f"the Dask scheduler {scheduler} has no worker (waited 60 s)") from None
+            yield client
+        return
+    count = workers or len(os.sched_getaffinity(0))
+    with dask.config.set({"distributed.worker.daemon": False}), \
+            LocalCluster(n_workers=count, processes=True, threads_per_worker=1, host="127.0.0.1",
+                         dashboard_address=None, silence_logs=logging.ERROR, env=dict(ONE_THREAD)) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def check_versions(client) -> dict[str, str]:
+    """{worker: Hypothesis version}; raises CampaignError if any differs from ours."""
+    ours = hypothesis_version()
+    versions = client.run(hypothesis_version)
+    other = {w: v for w, v in versions.items() if v != ours}
+    if other:
+        listed = ", ".join(f"{w} has {v}" for w, v in sorted(other.items()))
+        raise CampaignError(f"refusing workers whose Hypothesis version differs from this client's {ours} "
+                            f"(the example database format changes between versions): {listed}")
+    return versions
+
+
+# ---- the log: JSONL of records, FILE.shards of finished shards ---------------------------------------
+def shards_path(jsonl: str) -> str:
+    return jsonl + ".shards"
+
+
+class CampaignLog:
+    """Appends a finished shard's case records to the JSONL file, then its marker to
+    ``FILE.shards``, each flushed to disk: a marker is only ever written after its records."""
+
+    def __init__(self, jsonl: str):
+        os.makedirs(os.path.dirname(os.path.abspath(jsonl)), exist_ok=True)
+        self.records = open(jsonl, "a", encoding="utf-8")
+        self.markers = open(shards_path(jsonl), "a", encoding="utf-8")
+
+    @staticmethod
+    def _sync(handle) -> None:
+        handle.flush()
+        os.fsync(handle.fileno())
+
+    def write(self, result: ShardResult) -> None:
+        for r in result.results:
+            self.records.write(json.dumps({**r.to_dict(), "shard": result.shard.key}, default=float) + "\n")
+        self._sync(self.records)
+        self.markers.write(json.dumps(result.marker(), default=float) + "\n")
+        self._sync(self.markers)
+
+    def close(self) -> None:
+        self.records.close()
+        self.markers.close()
+
+
+def load_finished(jsonl: str) -> list[ShardResult]:
+    """The shards an interrupted campaign finished, with their records; rewrites ``jsonl``
+    without the records of shards that did not finish (a torn write, a shard in flight)."""
+    from .report import atomic_write
+    from .stream import read
+
+    try:
+        markers = read(shards_path(jsonl))
+        records = read(jsonl)
+    except FileNotFoundError:
+        return []
+    finished = {m["key"]: m for m in markers}
+    by_shard: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("shard") in finished:
+            by_shard.setdefault(r["shard"], []).append(r)
+    kept = [r for key in finished for r in by_shard.get(key, [])]
+    atomic_write(jsonl, "".join(json.dumps(r, default=float) + "\n" for r in kept))
+    atomic_write(shards_path(jsonl), "".join(json.dumps(m, default=float) + "\n" for m in finished.values()))
+    return [ShardResult.from_marker(m, by_shard.get(key, [])) for key, m in finished.items()]
+
+
+# ---- the client side --------------------------------------------------------------------------------
+@dataclass
+class Replay:
+    """A distinct failure (by implementation and descriptor) and its replay on the client."""
+
+    found: object                  # CaseResult from the worker (shrunk)
+    replayed: object               # CaseResult of the client's replay (torch float64 oracle)
+    shards: list[str]              # shards that found it
+    workers: list[str]
+
+    @property
+    def reproduced(self) -> bool:
+        return not self.replayed.ok and self.replayed.kind == self.found.kind
+
+
+@dataclass
+class Campaign:
+    shards: list[ShardResult] = field(default_factory=list)      # finished, this run and resumed
+    resumed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)          # shard key -> why it did not finish
+    workers: dict[str, dict] = field(default_factory=dict)        # address -> environment
+    versions: dict[str, str] = field(default_factory=dict)        # address -> Hypothesis version at start
+    database_lost: str | None = None
+    replays: list[Replay] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def examples(self) -> int:
+        return sum(s.examples for s in self.shards)
+
+
+def _ordered(shards: list[ShardResult]) -> list[ShardResult]:
+    """Completion order varies; merged results must not: order by implementation, filter, seed."""
+    return sorted(shards, key=lambda s: (s.shard.impl, s.shard.dtype or "", s.shard.examples or 0, s.shard.seed))
+
+
+def run(shards: list[Shard], settings: WorkerSettings, *, jsonl: str, scheduler: str | None = None,
+        workers: int | None = None, minutes: float | None = None, resume: bool = False, on_event=None,
+        on_shard=None) -> Campaign:
+    """Run ``shards`` on the cluster, streaming records to ``jsonl``; with ``minutes``, keep
+    submitting further seeds of each family until the time is up. ``resume``: skip the shards
+    ``jsonl`` marks finished. ``on_event(text)`` gets progress lines; ``on_shard(result, client)``
+    each finished shard once it is on disk (tests disturb the cluster from there)."""
+    from distributed import as_completed
+
+    say = on_event or (lambda text: None)
+    started = time.perf_counter()
+    campaign = Campaign()
+    if resume:
+        campaign.shards = load_finished(jsonl)
+        campaign.resumed = len(campaign.shards)
+    done = {s.shard.key for s in campaign.shards}
+    todo = [s for s in shards if s.key not in done]
+    if resume:
+        say(f"resuming {jsonl}: {len(done)} shards finished, {len(todo)} to run")
+    elif os.path.exists(jsonl):
+        os.unlink(jsonl)
+        if os.path.exists(shards_path(jsonl)):
+            os.unlink(shards_path(jsonl))
+    if settings.shared_database:
+        check_redis(settings.shared_database)
+    families: dict[tuple, list[Shard]] = {}
+    for s in list(shards) + [r.shard for r in campaign.shards]:
+        families.setdefault(s.family, []).append(s)
+    deadline = time.monotonic() + minutes * 60 if minutes else None
+    log = CampaignLog(jsonl)
+    try:
+        with connect(scheduler, workers) as client:
+            campaign.versions = check_versions(client)
+            client.register_plugin(_release_plugin())
+            say(f"cluster: {len(campaign.versions)} workers ({'embedded LocalCluster' if not scheduler else scheduler}), "
+                f"hypothesis {settings.hypothesis} on every one; JAX "
+                + ("one worker process per Dask worker" if settings.jax else "off"))
+            token = uuid.uuid4().hex[:8]
+            pending = {}
+
+            def submit(shard: Shard):
+                future = client.submit(run_shard, shard, settings, key=f"conv-oracle-shard-{token}-{shard.key}",
+                                       retries=RETRIES, pure=False)
+                pending[future.key] = shard
+                return future
+
+            queue = as_completed([submit(s) for s in todo])
+            for future in queue:
+                shard = pending.pop(future.key)
+                try:
+                    result: ShardResult = future.result()
+                except Exception as exc:    # raised on every try, or its workers kept dying (KilledWorker)
+                    campaign.errors[shard.key] = f"{type(exc).__name__}: {exc}"
+                    say(f"shard {shard.key} did not finish: {campaign.errors[shard.key]}")
+                    continue
+                finally:
+                    future.release()
+                log.write(result)
+                campaign.shards.append(result)
+                campaign.workers.setdefault(result.worker, result.environment)
+                failing = len(result.failures)
+                say(f"shard {shard.key}: {result.examples} examples, "
+                    f"{failing} failing (shrunk) on {result.worker}, {result.seconds:.1f} s")
+                if result.database_lost and settings.shared_database:
+                    campaign.database_lost = f"{settings.shared_database} lost mid-run ({result.database_lost})"
+                    say(f"example database {campaign.database_lost}: the campaign goes on with the local database")
+                    settings = replace(settings, shared_database=None)
+                if on_shard is not None:
+                    on_shard(result, client)
+                if deadline is not None and time.monotonic() < deadline:
+                    family = families[shard.family]
+                    family.append(next_shard(family))
+                    queue.add(submit(family[-1]))
+    finally:
+        log.close()
+    campaign.seconds = time.perf_counter() - started
+    return campaign
+
+
+def replay_failures(campaign: Campaign, *, trusted: bool = False, timeout: float = DEFAULT_TIMEOUT_S,
+                    memory_limit: int = DEFAULT_MEMORY_LIMIT) -> list[Replay]:
+    """Each distinct failure (implementation, descriptor) replayed once here against the float64 oracle."""
+    from . import registry
+    from .isolation import IsolatedExecutor
+    from .runner import run_case, single_threaded
+    from .spec import ConvSpec
+
+    distinct: dict[tuple, Replay] = {}
+    for s in _ordered(campaign.shards):
+        for f in s.failures:
+            replay = distinct.setdefault((f.impl, f.descriptor), Replay(f, None, [], []))
+            replay.shards.append(s.shard.key)
+            if s.worker not in replay.workers:
+                replay.workers.append(s.worker)
+    for (impl, descriptor), replay in distinct.items():
+        plugin = registry.load(impl)
+        with single_threaded():
+            if trusted:
+                replay.replayed = run_case(plugin, ConvSpec.parse(descriptor), replay.found.seed, replay.found.fill)
+            else:
+                with IsolatedExecutor(impl, timeout=timeout, memory_limit=memory_limit) as executor:
+                    replay.replayed = run_case(plugin, ConvSpec.parse(descriptor), replay.found.seed,
+                                               replay.found.fill, executor=executor)
+    campaign.replays = list(distinct.values())
+    return campaign.replays
+
+
+# ---- the merged report ----------------------------------------------------------------------------
+def merged_summaries(campaign: Campaign) -> dict:
+    """{implementation: FuzzSummary} of every finished shard, merged: records in shard order,
+    each distinct failure once (the client's replay where it reproduced, else the worker's)."""
+    from .fuzz import FuzzSummary
+
+    out: dict = {}
+    for s in _ordered(campaign.shards):
+        m = out.setdefault(s.shard.impl, FuzzSummary(s.shard.impl, s.shard.profile))
+        m.examples += s.examples
+        m.honesty_examples += s.honesty_examples
+        m.cross_checked += s.cross_checked
+        m.cross_skipped_nonfinite += s.cross_skipped_nonfinite
+        m.seconds += s.seconds
+        m.seconds_before_drain += s.seconds
+        m.results.extend(s.results)
+        seen = {(d.descriptor, d.seed, d.fill) for d in m.disagreements}
+        m.disagreements.extend(d for d in s.disagreements if (d.descriptor, d.seed, d.fill) not in seen)
+    for replay in campaign.replays:
+        out[replay.found.impl].failures.append(replay.replayed if replay.reproduced else replay.found)
+    return out
+
+
+def merged_report(campaign: Campaign, settings: WorkerSettings, *, profile: str, examples: int | None,
+                  seed: int, impls: list[str]) -> dict:
+    """The conformance report of the whole campaign (``conv_oracle.report``'s format), with a
+    ``campaign`` section: shards, workers and their environments, replays, database."""
+    from . import environment, profiles, registry
+    from .report import assemble_conformance, implementation_entry
+
+    summaries = merged_summaries(campaign)
+    entries = [implementation_entry(registry.entry(name), summaries[name]) for name in impls if name in summaries]
+    run_info = {"profile": profile, "examples": examples,
+                "examples_per_impl": (examples or profiles.EXAMPLES[profile]) * max(
+                    (sum(s.shard.impl == n for s in campaign.shards) for n in impls), default=0),
+                "seed": seed, "impls": impls, "jax_cross_check": settings.jax,
+                "seconds": round(campaign.seconds, 2)}
+    section = {
+        "shards": [{k: v for k, v in s.marker().items() if k not in ("environment", "failures", "disagreements")}
+                   for s in _ordered(campaign.shards)],
+        "unfinished": campaign.errors,
+        "resumed_shards": campaign.resumed,
+        "workers": campaign.workers,
+        "hypothesis": settings.hypothesis,
+        "jax": "one JAX worker process per Dask worker" if settings.jax else "none",
+        "database": {"local": settings.local_database, "shared": settings.shared_database,
+                     "lost": campaign.database_lost},
+        "replays": [{"impl": r.found.impl, "descriptor": r.found.descriptor, "seed": r.found.seed,
+                     "fill": r.found.fill, "kind_found": r.found.kind, "kind_replayed": r.replayed.kind or "pass",
+                     "reproduced": r.reproduced, "shards": r.shards, "workers": r.workers,
+                     "replay": r.found.replay()} for r in campaign.replays],
+        "examples": campaign.examples,
+        "examples_per_second": round(campaign.examples / campaign.seconds, 2) if campaign.seconds else None,
+    }
+    return assemble_conformance(entries, run_info, environment.describe(None), {},
+                                time.strftime("%Y-%m-%dT%H:%M:%S%z"), campaign=section)
