@@ -37,9 +37,9 @@ import uuid
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
-from .isolation import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT_S
+from .isolation import DEFAULT_MEMORY_LIMIT
 
 RETRIES = 2                       # re-runs of a shard that raised (a dead worker's shard is re-run anyway)
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -82,7 +82,7 @@ class WorkerSettings:
     hypothesis: str                      # the client's version: a worker with another one refuses
     jax: bool = True
     trusted: bool = False
-    timeout: float = DEFAULT_TIMEOUT_S
+    timeout: float | None = None         # seconds per isolated case (None: derived from the oracle's time)
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     local_database: str | None = None    # directory database (None: the profile has none)
     shared_database: str | None = None   # redis://host:port/db
@@ -90,54 +90,39 @@ class WorkerSettings:
 
 @dataclass
 class ShardResult:
+    """A finished shard: the engine's records (cases, then its failure and run records) and
+    where it ran."""
+
     shard: Shard
     worker: str
     environment: dict
-    examples: int
-    honesty_examples: int
-    cross_checked: int
-    cross_skipped_nonfinite: int
-    seconds: float
     database: str                        # which example databases the shard used
     database_lost: str | None = None     # why the shared database was lost mid-shard
-    results: list = field(default_factory=list)          # CaseResult, in run order
-    failures: list = field(default_factory=list)         # CaseResult, shrunk
-    disagreements: list = field(default_factory=list)    # runner.Disagreement
+    records: list[dict] = field(default_factory=list)
+
+    @cached_property
+    def summary(self):
+        """The shard's CampaignSummary, rebuilt from its records."""
+        from .engine import CampaignSummary, summary_from_records
+
+        return summary_from_records(self.records).get(self.shard.impl) or CampaignSummary(self.shard.impl, "")
+
+    @property
+    def run_record(self) -> dict:
+        return next((r for r in self.records if r.get("record") == "run"), {})
 
     def marker(self) -> dict:
-        """The line of ``FILE.shards`` that marks this shard done (everything but the records)."""
+        """The line of ``FILE.shards`` that marks this shard done (what its records do not say)."""
+        summary = self.summary
         return {"shard": asdict(self.shard), "key": self.shard.key, "worker": self.worker,
-                "environment": self.environment, "examples": self.examples,
-                "honesty_examples": self.honesty_examples, "cases": len(self.results),
-                "cross_checked": self.cross_checked, "cross_skipped_nonfinite": self.cross_skipped_nonfinite,
-                "seconds": round(self.seconds, 3), "database": self.database, "database_lost": self.database_lost,
-                "failures": [r.to_dict() for r in self.failures],
-                "disagreements": [d.to_dict() for d in self.disagreements]}
+                "environment": self.environment, "database": self.database, "database_lost": self.database_lost,
+                "records": len(self.records), "examples": summary.examples, "failures": len(summary.findings),
+                "seconds": self.run_record.get("seconds")}
 
     @classmethod
     def from_marker(cls, marker: dict, records: list[dict]) -> ShardResult:
-        from .runner import Disagreement
-
-        return cls(Shard(**marker["shard"]), marker["worker"], marker["environment"], marker["examples"],
-                   marker["honesty_examples"], marker["cross_checked"], marker["cross_skipped_nonfinite"],
-                   marker["seconds"], marker["database"], marker.get("database_lost"),
-                   results=[_case_result(r) for r in records],
-                   failures=[_case_result(r) for r in marker["failures"]],
-                   disagreements=[Disagreement(d["descriptor"], d["seed"], d["fill"],
-                                               [_verdict(v) for v in d["verdicts"]]) for d in marker["disagreements"]])
-
-
-def _verdict(d: dict):
-    from .compare import Verdict
-
-    return Verdict(**{**d, "worst_index": tuple(d["worst_index"]) if d["worst_index"] is not None else None})
-
-
-def _case_result(record: dict):
-    from .runner import CaseResult
-
-    fields = {k: record[k] for k in ("impl", "descriptor", "seed", "fill", "status", "kind", "detail", "unsupported")}
-    return CaseResult(**fields, verdicts=[_verdict(v) for v in record["verdicts"]])
+        return cls(Shard(**marker["shard"]), marker["worker"], marker["environment"], marker["database"],
+                   marker.get("database_lost"), [{k: v for k, v in r.items() if k != "shard"} for r in records])
 
 
 # ---- the plan ------------------------------------------------------------------------------------
@@ -318,11 +303,11 @@ def _worker_address() -> str:
 
 
 def run_shard(shard: Shard, settings: WorkerSettings) -> ShardResult:
-    """Run one shard here (on a Dask worker) and return its records."""
+    """Run one shard here (on a Dask worker) through the engine and return its records."""
     from hypothesis.errors import HypothesisDeprecationWarning
 
     from . import registry
-    from .fuzz import fuzz
+    from .engine import run_campaign
 
     if hypothesis_version() != settings.hypothesis:
         raise HypothesisVersionMismatch(f"worker {_worker_address()} runs hypothesis {hypothesis_version()}, "
@@ -336,12 +321,13 @@ def run_shard(shard: Shard, settings: WorkerSettings) -> ShardResult:
     jax_worker = resources.jax() if settings.jax else None
     jax_settings = jax_worker.settings() if jax_worker is not None else None
     executor = None if settings.trusted else resources.executor(shard.impl, settings.timeout, settings.memory_limit)
-    summary = fuzz(plugin, profile=shard.profile, examples=shard.examples, seed=shard.seed, jax_worker=jax_worker,
-                   executor=executor, database=database, dtypes=(shard.dtype,) if shard.dtype else None)
-    return ShardResult(shard, _worker_address(), worker_environment(jax_settings), summary.examples,
-                       summary.honesty_examples, summary.cross_checked, summary.cross_skipped_nonfinite,
-                       summary.seconds, described, shared.lost if shared is not None else None,
-                       results=summary.results, failures=summary.failures, disagreements=summary.disagreements)
+    records: list[dict] = []
+    run_campaign(plugin, profile=shard.profile, examples=shard.examples, seed=shard.seed, jax_worker=jax_worker,
+                 executor=executor, database="profile" if database is None else database,
+                 dtypes=(shard.dtype,) if shard.dtype else None,
+                 on_result=lambda result: records.append(result.to_dict()), on_record=records.append)
+    return ShardResult(shard, _worker_address(), worker_environment(jax_settings), described,
+                       shared.lost if shared is not None else None, records)
 
 
 # ---- the cluster -------------------------------------------------------------------------------------
@@ -406,8 +392,8 @@ class CampaignLog:
         os.fsync(handle.fileno())
 
     def write(self, result: ShardResult) -> None:
-        for r in result.results:
-            self.records.write(json.dumps({**r.to_dict(), "shard": result.shard.key}, default=float) + "\n")
+        for r in result.records:
+            self.records.write(json.dumps({**r, "shard": result.shard.key}, default=float) + "\n")
         self._sync(self.records)
         self.markers.write(json.dumps(result.marker(), default=float) + "\n")
         self._sync(self.markers)
@@ -442,16 +428,20 @@ def load_finished(jsonl: str) -> list[ShardResult]:
 # ---- the client side --------------------------------------------------------------------------------
 @dataclass
 class Replay:
-    """A distinct failure (by implementation and descriptor) and its replay on the client."""
+    """A distinct failure (implementation, search, descriptor) and its replay on the client."""
 
-    found: object                  # CaseResult from the worker (shrunk)
-    replayed: object               # CaseResult of the client's replay (torch float64 oracle)
-    shards: list[str]              # shards that found it
-    workers: list[str]
+    finding: object                # engine.Finding from the first shard (in shard order) that found it
+    replayed: object = None        # CaseResult of the client's replay (torch float64 oracle)
+    shards: list[str] = field(default_factory=list)      # every shard that found it
+    workers: list[str] = field(default_factory=list)
+
+    @property
+    def found(self):
+        return self.finding.shrunk
 
     @property
     def reproduced(self) -> bool:
-        return not self.replayed.ok and self.replayed.kind == self.found.kind
+        return self.replayed is not None and not self.replayed.ok and self.replayed.kind == self.found.kind
 
 
 @dataclass
@@ -467,7 +457,7 @@ class Campaign:
 
     @property
     def examples(self) -> int:
-        return sum(s.examples for s in self.shards)
+        return sum(s.summary.examples for s in self.shards)
 
 
 def _ordered(shards: list[ShardResult]) -> list[ShardResult]:
@@ -535,9 +525,9 @@ def run(shards: list[Shard], settings: WorkerSettings, *, jsonl: str, scheduler:
                 log.write(result)
                 campaign.shards.append(result)
                 campaign.workers.setdefault(result.worker, result.environment)
-                failing = len(result.failures)
-                say(f"shard {shard.key}: {result.examples} examples, "
-                    f"{failing} failing (shrunk) on {result.worker}, {result.seconds:.1f} s")
+                summary = result.summary
+                say(f"shard {shard.key}: {summary.examples} examples, {len(summary.findings)} distinct failures "
+                    f"on {result.worker}, {summary.seconds:.1f} s")
                 if result.database_lost and settings.shared_database:
                     campaign.database_lost = f"{settings.shared_database} lost mid-run ({result.database_lost})"
                     say(f"example database {campaign.database_lost}: the campaign goes on with the local database")
@@ -554,74 +544,88 @@ def run(shards: list[Shard], settings: WorkerSettings, *, jsonl: str, scheduler:
     return campaign
 
 
-def replay_failures(campaign: Campaign, *, trusted: bool = False, timeout: float = DEFAULT_TIMEOUT_S,
-                    memory_limit: int = DEFAULT_MEMORY_LIMIT) -> list[Replay]:
-    """Each distinct failure (implementation, descriptor) replayed once here against the float64 oracle."""
-    from . import registry
-    from .isolation import IsolatedExecutor
-    from .runner import run_case, single_threaded
-    from .spec import ConvSpec
-
+def _distinct_failures(campaign: Campaign) -> list[Replay]:
+    """The campaign's failures deduplicated by (implementation, search, descriptor), in shard order."""
     distinct: dict[tuple, Replay] = {}
     for s in _ordered(campaign.shards):
-        for f in s.failures:
-            replay = distinct.setdefault((f.impl, f.descriptor), Replay(f, None, [], []))
+        for finding in s.summary.findings:
+            f = finding.shrunk
+            replay = distinct.setdefault((f.impl, f.search, f.relation, f.descriptor), Replay(finding))
             replay.shards.append(s.shard.key)
             if s.worker not in replay.workers:
                 replay.workers.append(s.worker)
-    for (impl, descriptor), replay in distinct.items():
-        plugin = registry.load(impl)
-        with single_threaded():
-            if trusted:
-                replay.replayed = run_case(plugin, ConvSpec.parse(descriptor), replay.found.seed, replay.found.fill)
+    return list(distinct.values())
+
+
+def replay_failures(campaign: Campaign, *, trusted: bool = False, timeout: float | None = None,
+                    memory_limit: int = DEFAULT_MEMORY_LIMIT) -> list[Replay]:
+    """Each distinct failure replayed once, here, against the float64 oracle (as ``check --case`` does)."""
+    from contextlib import nullcontext
+
+    from . import registry
+    from .engine import relation_case
+    from .isolation import IsolatedExecutor
+    from .runner import HONESTY, RELATION, run_case, single_threaded
+    from .spec import ConvSpec
+
+    campaign.replays = _distinct_failures(campaign)
+    for replay in campaign.replays:
+        f = replay.found
+        plugin = registry.load(f.impl)
+        isolated = nullcontext() if trusted else IsolatedExecutor(f.impl, timeout=timeout, memory_limit=memory_limit)
+        with single_threaded(), isolated as executor:
+            spec = ConvSpec.parse(f.descriptor)
+            if f.search == RELATION:
+                replay.replayed = relation_case(plugin, f.relation, spec, f.seed, executor)
             else:
-                with IsolatedExecutor(impl, timeout=timeout, memory_limit=memory_limit) as executor:
-                    replay.replayed = run_case(plugin, ConvSpec.parse(descriptor), replay.found.seed,
-                                               replay.found.fill, executor=executor)
-    campaign.replays = list(distinct.values())
+                replay.replayed = run_case(plugin, spec, f.seed, f.fill, executor=executor)
+                if f.search == HONESTY:
+                    replay.replayed.search = HONESTY
     return campaign.replays
 
 
 # ---- the merged report ----------------------------------------------------------------------------
 def merged_summaries(campaign: Campaign) -> dict:
-    """{implementation: FuzzSummary} of every finished shard, merged: records in shard order,
-    each distinct failure once (the client's replay where it reproduced, else the worker's)."""
-    from .fuzz import FuzzSummary
+    """{implementation: CampaignSummary} of every finished shard, rebuilt from the records of
+    all shards (in shard order): each distinct failure once, with the client's replay as its
+    shrunk case where it reproduced (else the worker's), and the run counts summed."""
+    from .engine import summary_from_records
 
-    out: dict = {}
-    for s in _ordered(campaign.shards):
-        m = out.setdefault(s.shard.impl, FuzzSummary(s.shard.impl, s.shard.profile))
-        m.examples += s.examples
-        m.honesty_examples += s.honesty_examples
-        m.cross_checked += s.cross_checked
-        m.cross_skipped_nonfinite += s.cross_skipped_nonfinite
-        m.seconds += s.seconds
-        m.seconds_before_drain += s.seconds
-        m.results.extend(s.results)
-        seen = {(d.descriptor, d.seed, d.fill) for d in m.disagreements}
-        m.disagreements.extend(d for d in s.disagreements if (d.descriptor, d.seed, d.fill) not in seen)
-    for replay in campaign.replays:
-        out[replay.found.impl].failures.append(replay.replayed if replay.reproduced else replay.found)
-    return out
+    ordered = _ordered(campaign.shards)
+    merged = summary_from_records([r for s in ordered for r in s.records])
+    for summary in merged.values():
+        runs = [s.run_record for s in ordered if s.shard.impl == summary.impl]
+        for count in ("examples_asked", "calls", "shrink_calls", "reused", "seconds", "seconds_before_drain"):
+            setattr(summary, count, sum(r.get(count) or 0 for r in runs))
+        summary.searches = list(dict.fromkeys(n for r in runs for n in r.get("searches", [])))
+        summary.seed = ordered[0].shard.seed if ordered else None
+        summary.findings = []
+    for replay in campaign.replays or _distinct_failures(campaign):
+        finding = replay.finding
+        if replay.reproduced:
+            finding = replace(finding, shrunk=replay.replayed)
+        merged[finding.shrunk.impl].findings.append(finding)
+    return merged
 
 
 def merged_report(campaign: Campaign, settings: WorkerSettings, *, profile: str, examples: int | None,
                   seed: int, impls: list[str]) -> dict:
     """The conformance report of the whole campaign (``conv_oracle.report``'s format), with a
-    ``campaign`` section: shards, workers and their environments, replays, database."""
-    from . import environment, profiles, registry
+    ``campaign`` section: shards, workers and their environments, replays, example database."""
+    from . import environment, registry
     from .report import assemble_conformance, implementation_entry
 
     summaries = merged_summaries(campaign)
     entries = [implementation_entry(registry.entry(name), summaries[name]) for name in impls if name in summaries]
-    run_info = {"profile": profile, "examples": examples,
-                "examples_per_impl": (examples or profiles.EXAMPLES[profile]) * max(
-                    (sum(s.shard.impl == n for s in campaign.shards) for n in impls), default=0),
+    per_impl = {name: sum(s.shard.impl == name for s in campaign.shards) for name in impls}
+    asked = {name: summaries[name].examples_asked for name in impls if name in summaries}
+    run_info = {"profile": profile, "examples": examples, "examples_per_impl": max(asked.values(), default=0),
                 "seed": seed, "impls": impls, "jax_cross_check": settings.jax,
                 "seconds": round(campaign.seconds, 2)}
     section = {
-        "shards": [{k: v for k, v in s.marker().items() if k not in ("environment", "failures", "disagreements")}
-                   for s in _ordered(campaign.shards)],
+        "shards": [{k: v for k, v in s.marker().items() if k != "environment"} for s in _ordered(campaign.shards)],
+        "shards_per_impl": per_impl,
+        "examples_asked_per_impl": asked,
         "unfinished": campaign.errors,
         "resumed_shards": campaign.resumed,
         "workers": campaign.workers,
@@ -629,8 +633,9 @@ def merged_report(campaign: Campaign, settings: WorkerSettings, *, profile: str,
         "jax": "one JAX worker process per Dask worker" if settings.jax else "none",
         "database": {"local": settings.local_database, "shared": settings.shared_database,
                      "lost": campaign.database_lost},
-        "replays": [{"impl": r.found.impl, "descriptor": r.found.descriptor, "seed": r.found.seed,
-                     "fill": r.found.fill, "kind_found": r.found.kind, "kind_replayed": r.replayed.kind or "pass",
+        "replays": [{"impl": r.found.impl, "search": r.found.search, "descriptor": r.found.descriptor,
+                     "seed": r.found.seed, "fill": r.found.fill, "kind_found": r.found.kind,
+                     "kind_replayed": (r.replayed.kind or r.replayed.status) if r.replayed else None,
                      "reproduced": r.reproduced, "shards": r.shards, "workers": r.workers,
                      "replay": r.found.replay()} for r in campaign.replays],
         "examples": campaign.examples,

@@ -14,7 +14,6 @@ DEFAULT_OUT = os.path.join("reports", "campaign")
 
 
 def add_campaign_parser(subparsers) -> argparse.ArgumentParser:
-    from .isolation import DEFAULT_TIMEOUT_S
     from .profiles import PROFILES
     from .spec import DTYPE_TAGS
 
@@ -38,7 +37,8 @@ def add_campaign_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=DEFAULT_OUT, help=f"directory of the merged report (default {DEFAULT_OUT}/)")
     p.add_argument("--no-jax", action="store_true", help="no JAX worker process (no cross-check) on the workers")
     p.add_argument("--trusted", action="store_true", help="run implementations inside the Dask workers, not isolated")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per case in the isolated worker")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per case in the isolated worker (default: as check, from the oracle's time)")
     p.add_argument("--memory-limit", type=float, default=4096, help="MiB the isolated worker may allocate")
     p.set_defaults(func=cmd_campaign)
     return p

@@ -258,13 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--profile", choices=PROFILES, default="ci")
     selftest.add_argument("--mutant", action="append", help="only this mutant (repeatable)")
     selftest.set_defaults(func=cmd_selftest)
-    from .campaign_cli import add_campaign_parser
     from .report_cli import add_report_parser
 
     add_report_parser(sub)
     from .train_cli import add_train_parser
 
     add_train_parser(sub)
+    from .campaign_cli import add_campaign_parser
+
     add_campaign_parser(sub)
     # `bench` options belong to conv_oracle.bench and report_cli; main() routes them there
     sub.add_parser("bench", help="timing benchmark and report (conv-oracle bench --help)", add_help=False)

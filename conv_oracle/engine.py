@@ -269,10 +269,11 @@ class _Campaign:
     """The state of one campaign: records by key, findings, the JAX cross-check."""
 
     def __init__(self, plugin, summary: CampaignSummary, *, cross, executor, resume, on_result, database,
-                 seed, deadline_of):
+                 seed, deadline_of, database_when_seeded=False):
         self.plugin, self.summary, self.cross, self.executor = plugin, summary, cross, executor
         self.resume = resume or {}
         self.on_result, self.database, self.seed = on_result, database, seed
+        self.database_when_seeded = database_when_seeded    # an explicitly given database: seeded runs use it too
         self.deadline_of = deadline_of
         self.seen: dict[tuple, CaseResult] = {}
         self.calls = Calls(plugin, executor)
@@ -340,13 +341,18 @@ class _Campaign:
         batches = 0
         while True:
             seed = None if self.seed is None else self.seed + batches
-            run_one = settings(max_examples=max(1, wanted), database=self.database,
-                               derandomize=settings().derandomize and deadline is None)(given(strategy)(check))
+            limits = settings(max_examples=max(1, wanted), database=self.database,
+                              derandomize=settings().derandomize and deadline is None and self.database is None)
+            run_one = given(strategy)(check)
             # one example database key per plugin and search: plugins never replay each other's examples
             run_one.hypothesis.inner_test._hypothesis_internal_add_digest = \
                 f"conv-oracle/{summary.impl}/{name}".encode()
-            if seed is not None or deadline is not None:
-                run_one = hypothesis_seed(seed if seed is not None else batches)(run_one)
+            if seed is None and deadline is None:
+                run_one = limits(run_one)
+            elif self.database_when_seeded:    # @seed switches the database off; settings over it keep it
+                run_one = limits(hypothesis_seed(seed if seed is not None else batches)(run_one))
+            else:
+                run_one = hypothesis_seed(seed if seed is not None else batches)(limits(run_one))
             before = len(summary.results)
             try:
                 with with_reporter(_without_seed_hint(current_reporter())):
@@ -381,7 +387,7 @@ class _Campaign:
 def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: int | None = None,
                  minutes: float | None = None, seed: int | None = None, jax_worker=None, on_result=None,
                  on_record=None, searches=None, executor=None, resume: dict | None = None,
-                 database="profile", stop_on_failure: bool = False) -> CampaignSummary:
+                 database="profile", stop_on_failure: bool = False, dtypes=None) -> CampaignSummary:
     """Run one campaign over ``plugin`` and return its summary with every case record.
 
     ``profile``: Hypothesis profile to load (None: keep the loaded one). ``examples``: the
@@ -393,8 +399,9 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
     :func:`search_plan` to run (default all that apply). ``executor``: runs the plugin (default in
     process; see :mod:`conv_oracle.isolation`). ``resume``: {record key: CaseResult} of an
     interrupted run, reused instead of run. ``database``: "profile" (the profile's, keyed per
-    plugin and search), None, or an ExampleDatabase. ``stop_on_failure``: skip the later searches
-    once one has failed (selftest)."""
+    plugin and search), None, or an ExampleDatabase (used by seeded runs too: a campaign
+    shard's shared database). ``dtypes``: draw declared-supported cases of these dtypes only.
+    ``stop_on_failure``: skip the later searches once one has failed (selftest)."""
     if profile is not None:
         profiles.load(profile)
     current = settings()
@@ -417,7 +424,7 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
     campaign = _Campaign(plugin, summary, cross=CrossCheck(jax_worker) if jax_worker is not None else None,
                          executor=executor, resume=resume, on_result=on_result,
                          database=current.database if database == "profile" else database, seed=seed,
-                         deadline_of=deadline_of)
+                         deadline_of=deadline_of, database_when_seeded=database not in ("profile", None))
     previous_affinity = None
     if jax_worker is not None:
         from .oracles.worker import pin_away_from_worker
@@ -437,7 +444,7 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
                     continue
                 summary.searches.append(name)
                 if name == ORACLE:
-                    campaign.search(name, case_strategy(caps), wanted, campaign.oracle_case,
+                    campaign.search(name, case_strategy(caps, dtypes=dtypes), wanted, campaign.oracle_case,
                                     lambda c: (ORACLE, "", c[0].descriptor(), c[1], c[2]))
                 elif name == HONESTY:
                     campaign.search(name, st.tuples(specs(caps, supported=False), seeds(), fills()),
@@ -445,7 +452,8 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
                                     lambda c: (HONESTY, "", c[0].descriptor(), c[1], c[2]))
                 else:
                     relation = name.split(":", 1)[1]
-                    strategy = st.tuples(specs(caps).filter(lambda s, r=relation: spec_applies(r, caps, s)), seeds())
+                    drawn = specs(caps, dtypes=dtypes).filter(lambda s, r=relation: spec_applies(r, caps, s))
+                    strategy = st.tuples(drawn, seeds())
                     campaign.search(name, strategy, max(MIN_RELATION_EXAMPLES, int(wanted * RELATION_SHARE)),
                                     lambda c, r=relation: campaign.relation_case(r, c),
                                     lambda c, r=relation: (RELATION, r, c[0].descriptor(), c[1], "normal"))

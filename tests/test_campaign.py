@@ -24,7 +24,7 @@ CLI = [sys.executable, "-m", "conv_oracle.cli"]
 FAILING = "conv_oracle.mutants:bias_ignored"       # a planted bug: every shard finds and shrinks it
 FAILING_NAME = "mutant-bias_ignored"
 IMPLS = ["loop", FAILING]
-SHARDS, EXAMPLES, PROFILE = 2, 30, "ci"           # ci: no local database, so verdicts depend on seeds alone
+SHARDS, EXAMPLES, PROFILE = 2, 20, "ci"           # ci: no local database, so verdicts depend on seeds alone
 SETTINGS = campaign.WorkerSettings(campaign.hypothesis_version(), jax=False, trusted=True)
 
 
@@ -75,20 +75,35 @@ def _verdicts(result: campaign.Campaign) -> dict:
 
 
 @pytest.fixture(scope="module")
-def undisturbed(client, tmp_path_factory):
-    """The verdicts of a campaign that nothing disturbed."""
+def undisturbed_run(client, tmp_path_factory):
+    """A campaign that nothing disturbed, and its verdicts."""
     jsonl = str(tmp_path_factory.mktemp("undisturbed") / "campaign.jsonl")
     result = campaign.run(campaign.plan(IMPLS, SHARDS, profile=PROFILE, examples=EXAMPLES), SETTINGS, jsonl=jsonl,
                           scheduler=client.scheduler.address)
     assert len(result.shards) == SHARDS * len(IMPLS) and not result.errors
-    return _verdicts(result)
+    return result, _verdicts(result)
 
 
-def test_undisturbed_campaign_finds_the_planted_bug_once_and_replays_it(undisturbed):
-    by_name = {e["name"]: e for e in undisturbed["implementations"]}
-    assert by_name["loop"]["status"] == "pass"
-    assert by_name[FAILING_NAME]["status"] == "fail"
-    assert by_name["loop"]["examples"] == SHARDS * EXAMPLES
+@pytest.fixture(scope="module")
+def undisturbed(undisturbed_run):
+    return undisturbed_run[1]
+
+
+def test_undisturbed_campaign_reports_the_planted_bug_once_replayed_on_the_client(undisturbed_run):
+    result, report = undisturbed_run
+    by_name = {e["name"]: e for e in report["implementations"]}
+    assert by_name["loop"]["status"] == "pass" and by_name[FAILING_NAME]["status"] == "fail"
+    found_by = [s for s in result.shards if s.shard.impl == FAILING and s.summary.findings]
+    assert len(found_by) == SHARDS, "every shard of the planted bug should find it"
+    found = [(f.shrunk.search, f.shrunk.relation, f.shrunk.descriptor) for s in found_by for f in s.summary.findings]
+    assert len(result.replays) == len(set(found)) < len(found), "not deduplicated by descriptor"
+    assert len(by_name[FAILING_NAME]["failures"]) == len(result.replays)
+    assert all(r.reproduced and r.replayed.kind == r.found.kind for r in result.replays)
+    # examples count distinct cases: the shards' own counts, less the cases that two seeds both drew
+    distinct = {tuple(r[k] for k in ("search", "relation", "descriptor", "seed", "fill"))
+                for s in result.shards if s.shard.impl == "loop" for r in s.records
+                if r.get("record") == "case" and r["search"] == "oracle"}
+    assert by_name["loop"]["examples"] == len(distinct) > EXAMPLES
 
 
 def test_killed_worker_loses_no_record(client, undisturbed, tmp_path):
@@ -113,7 +128,7 @@ def test_killed_worker_loses_no_record(client, undisturbed, tmp_path):
     rerun = [s for s in result.shards if any(s.shard.key in k for k in killed["keys"])]
     assert rerun and all(s.worker != killed["worker"] for s in rerun), "the killed worker's shard was not re-run"
     assert _verdicts(result) == undisturbed
-    assert len(read(str(tmp_path / "campaign.jsonl"))) == sum(len(s.results) for s in result.shards)
+    assert len(read(str(tmp_path / "campaign.jsonl"))) == sum(len(s.records) for s in result.shards)
 
 
 def _cli_campaign(out, *extra):
@@ -151,14 +166,14 @@ def test_failure_found_by_one_worker_is_replayed_first_by_the_other(client, redi
                                      local_database=str(tmp_path / "db-first"), shared_database=redis_url.url)
     finder = client.submit(campaign.run_shard, campaign.Shard(FAILING, 1, "dev", EXAMPLES), shared,
                            workers=[first], pure=False).result()
-    assert finder.failures and finder.worker == first
-    found = finder.failures[0].descriptor
+    assert finder.summary.failures and finder.worker == first
+    found = finder.summary.failures[0].descriptor
 
     def first_case_on_second_worker(settings, seed):
         result = client.submit(campaign.run_shard, campaign.Shard(FAILING, seed, "dev", EXAMPLES), settings,
                                workers=[second], pure=False).result()
         assert result.worker == second
-        return result.results[0]
+        return result.summary.results[0]
 
     # its own local database is empty: only Redis can hand it the first worker's failure
     via_redis = first_case_on_second_worker(
@@ -185,7 +200,7 @@ def test_redis_lost_mid_run_goes_on_with_the_local_database(client, redis_url, t
     assert not result.errors and len(result.shards) == 4
     assert result.database_lost and redis_url.url in result.database_lost
     assert any("goes on with the local database" in e for e in events)
-    assert all(s.failures for s in result.shards)
+    assert all(s.summary.findings for s in result.shards)
     assert any((tmp_path / "db").rglob("*")), "the local database kept nothing"
 
 
