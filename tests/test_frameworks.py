@@ -83,7 +83,8 @@ def test_missing_library_is_unavailable_with_its_install_command():
 def test_candidates_are_listed_and_not_in_the_default_suite():
     entries = {e.name: e for e in registry.all_entries()}
     candidates = registry.family_names("framework")
-    assert {"torch-eager", "torch-channels-last", "torch-no-mkldnn", "torch-compile", "torch-f16",
+    assert {"torch-eager", "torch-channels-last", "torch-no-mkldnn", "torch-compile", "torch-f16", "torch-bf16",
+            "jax-bf16",
             "jax-f32", "jax-f32-highest", "onnxruntime", "onnxruntime-noopt", "tinygrad", "opencv-filter2d",
             "scipy-correlate2d"} <= set(candidates)
     for name in candidates:
@@ -109,6 +110,8 @@ CI_CANDIDATES = ["torch-eager", "torch-channels-last", "torch-no-mkldnn", "torch
                  "jax-f32-highest", "onnxruntime", "onnxruntime-noopt", "tinygrad", "opencv-filter2d",
                  "scipy-correlate2d", "tensorflow", "tensorflow-no-onednn"]   # TensorFlow: tox -e frameworks-tf
 STRIDE_1 = {"opencv-filter2d", "scipy-correlate2d"}   # what filter2D / correlate2d support
+# low precision: on integer data the float32 accumulation must be exact; random data shows findings
+LOW_PRECISION = {"torch-f16": "f16", "torch-bf16": "bf16", "jax-bf16": "bf16", "onnxruntime": "f16"}
 
 
 @pytest.mark.parametrize("name", CI_CANDIDATES)
@@ -123,6 +126,18 @@ def test_candidate_answers_fixed_cases_in_its_worker(name):
             for fill in ("integer", "normal"):
                 result = run_case(entry.plugin, ConvSpec.parse(descriptor + " f32"), 3, fill, executor=executor)
                 assert result.ok, result.message()
+
+
+@pytest.mark.parametrize("name", sorted(LOW_PRECISION))
+def test_low_precision_candidate_is_exact_on_integer_data(name):
+    entry = registry.entry(name)
+    if not entry.available:
+        pytest.skip(f"{name}: {entry.error}")
+    with IsolatedExecutor(name, timeout=300) as executor:
+        for descriptor in FIXED:
+            spec = ConvSpec.parse(f"{descriptor} {LOW_PRECISION[name]}")
+            result = run_case(entry.plugin, spec, 3, "integer", executor=executor)
+            assert result.ok and any(v.exact_required for v in result.verdicts), result.message()
 
 
 def test_torch_compile_really_compiles():

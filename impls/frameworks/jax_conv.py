@@ -1,5 +1,6 @@
 """JAX candidates: ``lax.conv_general_dilated`` under ``jax.jit``, gradients by ``jax.vjp``,
-on the CPU backend (XLA), in float32 at the default precision and at ``Precision.HIGHEST``.
+on the CPU backend (XLA), in float32 at the default precision and at ``Precision.HIGHEST``,
+and in bfloat16.
 
 These are candidates, distinct from the JAX oracle (float64, x64, its own worker): here JAX
 runs in the candidate's worker with x64 off, as users run it. One jitted function per
@@ -76,3 +77,12 @@ class JaxFloat32Highest(JaxCandidate):
     description = "jax.lax.conv_general_dilated under jit, jax.vjp, float32, precision=HIGHEST, CPU"
     capabilities = Capabilities(dtypes=("float32",), max_elements=2_000_000)
     options = {"precision": "HIGHEST"}
+
+
+class JaxBFloat16(JaxCandidate):
+    name = "jax-bf16"
+    description = "jax.lax.conv_general_dilated under jit, jax.vjp, bfloat16 inputs and outputs, default precision, CPU"
+    capabilities = Capabilities(dtypes=("bfloat16",), max_elements=2_000_000)
+    # the mainstream contract: bf16 products exact in float32, float32 accumulation, output rounded to bf16;
+    # lax.conv_general_dilated takes no bias, so the bias is added after that rounding, in bfloat16
+    error_model = DirectSum(accumulate="float32", bias="after")

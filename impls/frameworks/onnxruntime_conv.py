@@ -54,8 +54,9 @@ class OnnxRuntimeCandidate(FrameworkPlugin):
     requires = ("onnxruntime", "onnx")
     run = run_onnxruntime
     standalone = (run_onnxruntime,)
-    # float16 joins once the per-dtype error model lands (float32 accumulation for float16)
-    capabilities = Capabilities(dtypes=("float32",), backward=False, max_elements=2_000_000)
+    capabilities = Capabilities(dtypes=("float32", "float16"), backward=False, max_elements=2_000_000)
+    # float32: a float32 direct sum; float16: products exact in float32, float32 accumulation, output
+    # rounded to float16 (DirectSum's default for a low-precision storage type)
     error_model = DirectSum()
     backward_method = "none (onnxruntime has no autograd)"
 

@@ -164,3 +164,10 @@ class TorchFloat16(TorchCandidate):
     capabilities = Capabilities(dtypes=("float16",), max_elements=2_000_000)
     # the mainstream contract: products exact in float32, float32 accumulation, output rounded to float16
     error_model = DirectSum(accumulate="float32")
+
+
+class TorchBFloat16(TorchCandidate):
+    name = "torch-bf16"
+    description = "torch.nn.functional.conv2d in bfloat16, eager, CPU (oneDNN's bf16 kernels where the CPU has them)"
+    capabilities = Capabilities(dtypes=("bfloat16",), max_elements=2_000_000)
+    error_model = DirectSum(accumulate="float32")
