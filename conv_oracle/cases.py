@@ -10,7 +10,7 @@ import numpy as np
 
 from .spec import LOW_PRECISION, ConvSpec
 
-FILLS = ("normal", "integer", "magnitudes", "nonfinite", "extremes")
+FILLS = ("normal", "integer", "magnitudes", "nonfinite", "extremes", "positive")
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ def _draw(rng: np.random.Generator, shape, fill: str, dtype: str) -> np.ndarray:
     """Values in float64, before the rounding to ``dtype``."""
     if fill in ("normal", "nonfinite"):
         return rng.standard_normal(shape)
+    if fill == "positive":  # uniform [0, 1): no cancellation, so every rounding of a partial sum adds up
+        return rng.uniform(0.0, 1.0, size=shape)
     if fill == "integer":  # benchdnn style: small integers, so direct sums are exact
         return rng.integers(-3, 4, size=shape).astype(np.float64)
     if fill == "magnitudes":  # each element scaled by 2^k, k in [-16, 16] (f16: [-4, 4])

@@ -267,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .campaign_cli import add_campaign_parser
 
     add_campaign_parser(sub)
+    from .precision import add_precision_parser
+
+    add_precision_parser(sub)
     # `bench` options belong to conv_oracle.bench and report_cli; main() routes them there
     sub.add_parser("bench", help="timing benchmark and report (conv-oracle bench --help)", add_help=False)
     return parser
