@@ -358,7 +358,9 @@ SINGLE_CORE_ENV = "CONV_ORACLE_SINGLE_CORE"
 
 def single_core() -> bool:
     """True when this process was started by :func:`pin_to_one_core`."""
-    return os.environ.get(SINGLE_CORE_ENV) == "1"
+    from .config import single_core as set_in_environment
+
+    return set_in_environment()
 
 
 def pin_to_one_core() -> None:
@@ -400,7 +402,9 @@ def _split(values: list[str] | None, default: list[str]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="conv-oracle bench", description=__doc__.splitlines()[0],
+    from .arguments import Parser, count
+
+    p = Parser(prog="conv-oracle bench", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=f"Run under the lock: flock {LOCK_PATH} conv-oracle bench ...")
     p.add_argument("--impl", action="append", help="plugin to time against torch and JAX (repeatable; "
@@ -408,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", help=f"comma-separated layers from {','.join(LAYERS)} (default a-h)")
     p.add_argument("--dtype", action="append", help="f32 or f64 (repeatable or comma-separated; default f32)")
     p.add_argument("--mode", action="append", help="fwd or fwdbwd (repeatable or comma-separated; default fwd)")
-    p.add_argument("--repeats", type=int, help="timed calls per candidate (default 7; the median needs >= 7)")
+    p.add_argument("--repeats", type=count(1), help="timed calls per candidate (default 7; the median needs >= 7)")
     p.add_argument("--gap", type=float, default=0.2, help="seconds of sleep before each candidate's turn (default 0.2)")
     p.add_argument("--settle", type=int, default=1, help="untimed calls between the gap and the timed call "
                    "(default 1: time warm calls, as the sgemm peak is; 0: time the first call after the gap)")

@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import registry
+from . import arguments, config, registry
 from .cases import FILLS
 from .profiles import PROFILES
 from .relations import RELATIONS
@@ -229,34 +230,41 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="conv-oracle", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = arguments.Parser(prog="conv-oracle", description=arguments.DESCRIPTION, epilog=arguments.EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"conv-oracle {arguments.version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="implementations, capabilities, error models, load status").set_defaults(func=cmd_list)
     sub.add_parser("env", help="oracle precision settings, versions, BLAS").set_defaults(func=cmd_env)
     check = sub.add_parser("check", help="fuzz one implementation against torch and JAX")
     check.add_argument("impl", help="entry-point name or module:attr")
-    check.add_argument("--examples", type=int, help="Hypothesis examples (default: the profile's)")
-    check.add_argument("--profile", choices=PROFILES, default="dev")
+    check.add_argument("--examples", type=arguments.count(1), help="Hypothesis examples (default: the profile's)")
+    check.add_argument("--profile", choices=PROFILES, default="dev",
+                       help="Hypothesis profile: ci (derandomized, 60 examples), dev (300), thorough (3000); "
+                            "default dev")
     check.add_argument("--case", help="replay one descriptor instead of fuzzing")
-    check.add_argument("--seed", type=int, help="array seed with --case; Hypothesis seed otherwise")
+    check.add_argument("--seed", type=arguments.seed, help="array seed with --case; Hypothesis seed otherwise")
     check.add_argument("--fill", choices=FILLS, help="value fill with --case (default normal)")
-    check.add_argument("--minutes", type=float, help="fuzz for this many minutes instead of a number of examples")
+    check.add_argument("--minutes", type=arguments.minutes, help="fuzz for this many minutes instead of a number of examples")
     check.add_argument("--relation", choices=sorted(RELATIONS), help="with --case: replay this oracle-free relation")
     check.add_argument("--no-jax", action="store_true", help="skip the JAX cross-check")
-    check.add_argument("--jsonl", help="stream one JSON line per case to this file (appends)")
-    check.add_argument("--resume", help="reuse the results an interrupted run streamed to this JSONL file")
+    check.add_argument("--jsonl", type=arguments.output_file,
+                       help="stream one JSON line per case to this file (appends)")
+    check.add_argument("--resume", type=arguments.input_file,
+                       help="reuse the results an interrupted run streamed to this JSONL file")
     check.add_argument("--trusted", action="store_true",
                        help="run the implementation in this process (faster; no protection from hangs or crashes)")
-    check.add_argument("--timeout", type=float, default=None,
+    check.add_argument("--timeout", type=arguments.seconds, default=None,
                        help="seconds per case in the worker (default: 1000 x the torch oracle's time on the case, "
                             "at least 10)")
-    check.add_argument("--memory-limit", type=float, default=4096, help="MiB the worker may allocate (default 4096)")
-    check.add_argument("--max-elements", type=int, default=50_000_000,
+    check.add_argument("--memory-limit", type=arguments.memory_mib, default=4096,
+                       help="MiB the worker may allocate after start-up (default 4096; 0: no limit)")
+    check.add_argument("--max-elements", type=arguments.count(1), default=50_000_000,
                        help="work budget of a --case replay, checked before allocation (default 5e7)")
     check.set_defaults(func=cmd_check)
     selftest = sub.add_parser("selftest", help="run the harness against planted bugs (mutation score)")
     selftest.add_argument("--profile", choices=PROFILES, default="ci")
-    selftest.add_argument("--mutant", action="append", help="only this mutant (repeatable)")
+    selftest.add_argument("--mutant", action="append", type=arguments.mutant, help="only this mutant (repeatable)")
     selftest.set_defaults(func=cmd_selftest)
     from .report_cli import add_report_parser
 
@@ -277,20 +285,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        config.check_all()
+    except config.ConfigError as exc:
+        print(f"conv-oracle: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if argv[:1] == ["bench"]:
         return cmd_bench(argparse.Namespace(rest=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "examples", None) is not None and args.examples < 1:
-        parser.error("--examples must be at least 1")
+    from . import isolation
+    from .stream import StreamError, StreamWriteError, interrupted_message
+
+    if getattr(args, "trusted", False) and config.summary_fd() is None:
+        return isolation.supervise(argv)   # a plugin that ends this process must not end the run with 0
+    registry.isolate_imports()      # a plugin that hangs or exits at import is unavailable, with its cause
+    warnings.filterwarnings("ignore", "conv-oracle plugin", RuntimeWarning)   # said once, as the error
     try:
-        return args.func(args)
-    except (SpecError, UsageError, registry.UnknownImplementationError, registry.PluginLoadError) as exc:
-        print(f"conv-oracle: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        code = args.func(args)
+    except (SpecError, UsageError, StreamError, StreamWriteError, config.ConfigError,
+            registry.UnknownImplementationError, registry.PluginLoadError) as exc:
+        print(f"conv-oracle: error: {arguments.cut(str(exc))}", file=sys.stderr)
+        code = EXIT_USAGE
     except KeyboardInterrupt:
-        print("conv-oracle: interrupted", file=sys.stderr)
-        return 130
+        print(f"conv-oracle: interrupted; {interrupted_message(argv)}", file=sys.stderr)
+        code = 130
+    isolation.report_end()
+    return code
 
 
 if __name__ == "__main__":

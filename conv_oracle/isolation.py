@@ -24,6 +24,7 @@ import os
 import pickle
 import resource
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -280,3 +281,45 @@ class IsolatedExecutor:
 
     def __exit__(self, exc_type, *exc):
         self.close(wait=exc_type is None)      # interrupted or failing: do not wait on a busy plugin
+
+
+# ---- the in-process path under a supervising parent ---------------------------------------------
+def supervise(argv: list[str]) -> int:
+    """Run ``conv-oracle argv`` (a ``--trusted`` run, the plugin in that process) in a child,
+    and fail when the child ends without saying that it reached its end: a plugin calling
+    ``os._exit(0)`` must not make the run pass with no summary."""
+    from .config import SUMMARY_FD
+
+    read, write = os.pipe()
+    parent = os.getpid()
+    child = subprocess.Popen([sys.executable, "-m", "conv_oracle.cli", *argv], pass_fds=(write,),
+                             env=dict(os.environ, **{SUMMARY_FD: str(write)}),
+                             preexec_fn=lambda: die_with_parent(parent))
+    os.close(write)
+    while True:
+        try:
+            code = child.wait()
+            break
+        except KeyboardInterrupt:     # the child got the same Ctrl-C and reports it
+            continue
+    with os.fdopen(read, "rb") as ended:
+        reached_end = bool(ended.read())
+    if reached_end:
+        return code
+    how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    print(f"conv-oracle: error: the run ended ({how}) before its summary: with --trusted the plugin runs in "
+          "the harness's process and ended it; run without --trusted to contain the plugin", file=sys.stderr)
+    return 1
+
+
+def report_end() -> None:
+    """In a supervised run: tell the supervisor that the command reached its end."""
+    from .config import summary_fd
+
+    fd = summary_fd()
+    if fd is not None:
+        try:
+            os.write(fd, b"end\n")
+            os.close(fd)
+        except OSError:
+            pass

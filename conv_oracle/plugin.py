@@ -281,6 +281,14 @@ def validate_plugin(obj) -> ConvPlugin:
         problems.append(f"layout {obj.layout!r} not in {LAYOUTS}")
     if type(obj).forward is ConvPlugin.forward:
         problems.append("'forward' is not implemented")
+    if isinstance(obj.capabilities, Capabilities):
+        from .spec import DTYPE_TAGS
+
+        dtypes = obj.capabilities.dtypes
+        unknown = [d for d in dtypes if d not in DTYPE_TAGS] if isinstance(dtypes, (tuple, list)) else [dtypes]
+        if unknown or not dtypes:
+            problems.append(f"capabilities.dtypes {dtypes!r}: {', '.join(map(repr, unknown)) or 'none'} not among "
+                            f"the dtypes the harness knows ({', '.join(sorted(DTYPE_TAGS))})")
     if isinstance(obj.capabilities, Capabilities) and obj.capabilities.backward \
             and type(obj).backward is ConvPlugin.backward:
         problems.append("declares backward but does not implement 'backward'")

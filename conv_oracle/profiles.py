@@ -6,17 +6,17 @@ Failing examples are kept in the directory database under ``.hypothesis/examples
 from __future__ import annotations
 
 import contextlib
-import os
 
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-PROFILES = ("ci", "dev", "thorough")
+from . import config
+from .config import PROFILES
 EXAMPLES = {"ci": 60, "dev": 300, "thorough": 3000}
 
 
 def database() -> DirectoryBasedExampleDatabase:
-    return DirectoryBasedExampleDatabase(os.environ.get("CONV_ORACLE_DB", ".hypothesis/examples"))
+    return DirectoryBasedExampleDatabase(config.database_dir())
 
 
 def register() -> None:

@@ -7,12 +7,12 @@ known ones. The Hypothesis profile comes from ``--hypothesis-profile`` or
 """
 from __future__ import annotations
 
-import os
 from importlib.metadata import version
 
 import pytest
 from hypothesis import settings
 
+from . import config as settings_from_env
 from . import profiles, registry
 
 
@@ -22,13 +22,16 @@ def pytest_addoption(parser):
 
 
 def selected_impls(config) -> list[str]:
-    raw = config.getoption("--impl") or [os.environ.get("CONV_ORACLE_IMPLS", "")]
+    raw = config.getoption("--impl") or [",".join(settings_from_env.impls())]
     names = [n.strip() for item in raw for n in item.split(",") if n.strip()]
     return names or registry.family_names("")   # framework candidates only when named
 
 
 def pytest_configure(config):
-    profile = config.getoption("--hypothesis-profile", None) or os.environ.get("CONV_ORACLE_PROFILE", "dev")
+    try:
+        profile = config.getoption("--hypothesis-profile", None) or settings_from_env.profile()
+    except settings_from_env.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     profiles.load(profile)
     config.conv_oracle_impls = selected_impls(config)
     for name in config.conv_oracle_impls:

@@ -4,13 +4,23 @@ Built-in and third-party implementations take the same path; an unpackaged plugi
 named ``module:attr`` (importable from the current directory) or ``path/to/file.py:attr``. Loading is lazy and cached;
 a plugin that fails to import or is malformed becomes a RuntimeWarning naming it and an
 'unavailable' entry, and the others keep working.
+
+Import is a fault boundary too: after :func:`isolate_imports` (the CLI calls it), each
+plugin is first imported in a child process, so one that hangs, raises or ends the
+interpreter at import is 'unavailable' with that cause, within a timeout, and this process
+only imports plugins that imported cleanly there.
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
+import select
+import signal
+import subprocess
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,6 +60,9 @@ def _entry_points() -> dict[str, EntryPoint]:
 
 
 _loaded: dict[str, Entry] = {}
+IMPORT_TIMEOUT_S = 30.0                # a plugin's import (torch, TensorFlow: seconds) in a fresh interpreter
+_import_timeout: float | None = None   # set by isolate_imports(): probe each import in a child first
+_probed: dict[str, str | None] = {}    # name -> why its import failed in the child (None: it did not)
 
 
 def names() -> list[str]:
@@ -71,9 +84,33 @@ def _load_target(name: str, target: str, loader) -> Entry:
     return Entry(name, target, plugin, family=plugin.family)
 
 
+def isolate_imports(timeout: float = IMPORT_TIMEOUT_S) -> None:
+    """From now on, import every plugin in a child process (within ``timeout``) before this one."""
+    global _import_timeout
+    _import_timeout = timeout
+
+
+def _import_fault(name: str) -> str | None:
+    if _import_timeout is None:
+        return None
+    if name not in _probed:
+        _probed.update(probe_imports([name], _import_timeout))
+    return _probed[name]
+
+
 def entry(name: str) -> Entry:
     """Load one implementation by entry-point name or ``module:attr`` (cached)."""
     if name in _loaded:
+        return _loaded[name]
+    if ":" not in name and name not in _entry_points():
+        raise UnknownImplementationError(
+            f"unknown implementation {name!r}; known: {', '.join(names()) or '(none installed)'}; "
+            "or give an unpackaged plugin as module:attr")
+    fault = _import_fault(name)
+    if fault is not None:
+        target = name if ":" in name else _entry_points()[name].value
+        warnings.warn(f"conv-oracle plugin {name!r} ({target}) is unavailable: {fault}", RuntimeWarning, stacklevel=2)
+        _loaded[name] = Entry(name, target, None, fault)
         return _loaded[name]
     if ":" in name:
         module, _, attr = name.rpartition(":")
@@ -82,11 +119,6 @@ def entry(name: str) -> Entry:
             result.name = result.plugin.name
     else:
         eps = _entry_points()
-        if name not in eps:
-            raise UnknownImplementationError(
-                f"unknown implementation {name!r}; known: {', '.join(names()) or '(none installed)'}; "
-                "or give an unpackaged plugin as module:attr"
-            )
         result = _load_target(name, eps[name].value, eps[name].load)
     _loaded[name] = result
     return result
@@ -121,6 +153,8 @@ def load(name: str) -> ConvPlugin:
 
 
 def all_entries() -> list[Entry]:
+    if _import_timeout is not None:             # one child probes them all
+        _probed.update(probe_imports([n for n in names() if n not in _probed and n not in _loaded], _import_timeout))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # listed as unavailable instead
         return [entry(n) for n in names()]
@@ -135,4 +169,72 @@ def family_names(family: str) -> list[str]:
 
 def clear_cache() -> None:
     _loaded.clear()
+    _probed.clear()
     _entry_points.cache_clear()
+
+
+# ---- the import probe ----------------------------------------------------------------------
+_PROBE = "from conv_oracle.registry import _probe_child; _probe_child()"
+
+
+def _probe_child() -> None:
+    """In the child: load each name of argv, reporting on the original stdout; the plugins'
+    own prints go to stderr."""
+    report = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for name in sys.argv[1:]:
+        print(json.dumps(["start", name]), file=report, flush=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                error = entry(name).error
+            except BaseException as exc:      # SystemExit, KeyboardInterrupt at import: a fault too
+                error = f"{type(exc).__name__} at import: {exc}"
+        print(json.dumps(["done", name, error]), file=report, flush=True)
+
+
+def _child_death(code: int) -> str:
+    if code < 0:
+        return f"its import killed the interpreter (signal {signal.Signals(-code).name})"
+    return f"its import ended the interpreter with exit code {code}"
+
+
+def probe_imports(todo: list[str], timeout: float) -> dict[str, str | None]:
+    """{name: None, or why importing it failed in a child process}. One child loads them in
+    turn; one that hangs (past ``timeout``) or ends the child is blamed, and a new child goes
+    on with the rest."""
+    from .isolation import die_with_parent
+
+    found: dict[str, str | None] = {}
+    parent = os.getpid()
+    while todo:
+        child = subprocess.Popen([sys.executable, "-c", _PROBE, *todo], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 preexec_fn=lambda: die_with_parent(parent))
+        current, deadline = None, time.monotonic() + timeout
+        try:
+            while True:
+                ready, _, _ = select.select([child.stdout], [], [], max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    found[current or todo[0]] = f"its import did not finish within {timeout:g} s (killed)"
+                    break
+                line = child.stdout.readline()
+                if not line:
+                    if current is not None:
+                        found[current] = _child_death(child.wait())
+                    break
+                message = json.loads(line)
+                if message[0] == "start":
+                    current, deadline = message[1], time.monotonic() + timeout
+                else:
+                    found[message[1]], current = message[2], None
+        finally:
+            child.kill()
+            child.wait()
+            child.stdout.close()
+        left = [n for n in todo if n not in found]
+        if len(left) == len(todo):             # the child died before its first line: blame nothing twice
+            found.update({n: "the import probe could not start" for n in left})
+            left = []
+        todo = left
+    return found

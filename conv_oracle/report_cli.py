@@ -16,36 +16,44 @@ DEFAULT_OUT = "reports"
 
 
 def add_report_parser(subparsers) -> argparse.ArgumentParser:
+    from . import arguments
     from .profiles import PROFILES
 
     p = subparsers.add_parser("report", help="conformance report of every (or the named) implementation "
                                              "-> reports/conformance.{json,md,html}")
     p.add_argument("--impl", action="append", metavar="NAME",
-                   help="implementation (entry-point name or module:attr); repeatable; default: all registered")
+                   help="implementation (entry-point name or module:attr); repeatable; default: CONV_ORACLE_IMPLS, "
+                        "else all registered")
     p.add_argument("--profile", choices=PROFILES, default="ci", help="Hypothesis profile (default ci)")
-    p.add_argument("--examples", type=int, help="Hypothesis examples per implementation (default: the profile's)")
-    p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0): same seed, same verdicts")
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT}/)")
+    p.add_argument("--examples", type=arguments.count(1),
+                   help="Hypothesis examples per implementation (default: the profile's)")
+    p.add_argument("--seed", type=arguments.seed, default=0, help="Hypothesis seed (default 0): same seed, same verdicts")
+    p.add_argument("--out", type=arguments.output_dir, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT}/)")
     p.add_argument("--no-studies", action="store_true", help="skip the Winograd accuracy and FFT tightness studies")
     p.add_argument("--no-jax", action="store_true", help="skip the JAX cross-check of the oracle")
-    p.add_argument("--strict", action="store_true", help="exit 1 when an implementation fails or is unavailable")
+    p.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)   # the default now; kept for old scripts
     p.set_defaults(func=cmd_report)
     return p
 
 
 def cmd_report(args) -> int:
     """Build and write the conformance report. The report is written even when implementations
-    fail; the exit code is 0 unless --strict (1: failures or unavailable plugins; 3: the oracles
-    disagree)."""
+    fail; the exit code says how they did, as ``check``'s does: 1 when a selected plugin fails
+    or is unavailable, 3 when only the oracles disagree, 0 otherwise. A selected name that no
+    plugin has is bad input (exit 2, before any work)."""
     from rich.console import Console
 
+    from . import config, registry
     from .report import build_conformance, write_conformance
 
-    if args.examples is not None and args.examples < 1:
-        print("conv-oracle report: error: --examples must be at least 1", file=sys.stderr)
-        return 2
+    impls = args.impl or config.impls() or None
+    for name in impls or ():
+        if ":" not in name and name not in registry.names():
+            where = "--impl" if args.impl else "CONV_ORACLE_IMPLS"
+            raise registry.UnknownImplementationError(
+                f"{where}: unknown implementation {name!r}; known: {', '.join(registry.names())}")
     console = Console(highlight=False)
-    report = build_conformance(args.impl, args.profile, args.examples, args.seed,
+    report = build_conformance(impls, args.profile, args.examples, args.seed,
                                jax=not args.no_jax, studies=not args.no_studies)
     paths = write_conformance(report, args.out)
     s = report["summary"]
@@ -60,8 +68,6 @@ def cmd_report(args) -> int:
         if "unavailable" in data:
             console.print(f"[yellow]study {key} unavailable[/yellow]: {data['unavailable']}")
     console.print("wrote " + ", ".join(paths.values()))
-    if not args.strict:
-        return 0
     if s["failing"] or s["unavailable"]:
         return 1
     return 3 if s["disagreements"] else 0
@@ -70,12 +76,16 @@ def cmd_report(args) -> int:
 # ---- timing -------------------------------------------------------------------------------------
 def add_bench_report_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options the timing report adds to ``conv_oracle.bench.build_parser()``."""
-    parser.add_argument("--out", default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT}/)")
+    from . import arguments
+
+    parser.add_argument("--out", type=arguments.output_dir, default=DEFAULT_OUT,
+                        help=f"report directory (default {DEFAULT_OUT}/)")
     parser.add_argument("--no-report", action="store_true", help="print the table only; write no report")
     parser.add_argument("--no-crossover", action="store_true", help="skip the crossover sweep over kernel sizes")
     parser.add_argument("--no-accuracy", action="store_true",
                         help="skip the accuracy measurement of the speed-vs-accuracy plot")
-    parser.add_argument("--from-json", metavar="PATH", help="render a report from a saved bench JSON, timing nothing")
+    parser.add_argument("--from-json", metavar="PATH", type=arguments.input_file,
+                        help="render a report from a saved bench JSON, timing nothing")
     return parser
 
 
@@ -93,8 +103,15 @@ def cmd_bench_report(args) -> int:
     parser = add_bench_report_options(bench.build_parser())
     opts = parser.parse_args(argv)
     if opts.from_json:
-        with open(opts.from_json, encoding="utf-8") as fh:
-            data = json.load(fh)
+        try:
+            with open(opts.from_json, encoding="utf-8") as fh:
+                data = json.load(fh)
+            if not isinstance(data, dict) or not ("bench" in data or "results" in data):
+                raise ValueError("not a bench JSON (it has neither 'results' nor 'bench')")
+        except (ValueError, UnicodeDecodeError) as exc:
+            print(f"conv-oracle: error: bench --from-json {opts.from_json}: {str(exc).splitlines()[0][:200]}",
+                  file=sys.stderr)
+            return 2
         report = data if "bench" in data else build_timing(data, crossover=False, accuracy=False)
         paths = write_timing(report, opts.out)
         print("wrote " + ", ".join(paths.values()))

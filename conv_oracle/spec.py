@@ -136,10 +136,13 @@ class ConvSpec:
         match = _DESCRIPTOR.fullmatch(text.strip())
         if not match:
             raise SpecError(
-                f"malformed descriptor {text!r}: expected the form "
+                f"malformed descriptor {_shown(text)}: expected the form "
                 "'n2c3h9w7f4k3x3s2x1p1,0,2,1d1x1g1b1 f32'"
             )
         g = match.groupdict()
+        for field, (name, letter) in _FIELDS.items():
+            if g[field] is not None and int(g[field]) < 1:
+                raise SpecError(f"{name} must be >= 1 in {letter + g[field]!r} of {_shown(text)}")
         try:
             pads = [int(v) for v in g["p"].split(",")] if g["p"] else [0]
         except ValueError:
@@ -161,10 +164,21 @@ class ConvSpec:
         )
 
 
+_FIELDS = {"n": ("batch", "n"), "c": ("channels", "c"), "h": ("height", "h"), "w": ("width", "w"),
+           "f": ("filters", "f"), "kh": ("kernel height", "k"), "kw": ("kernel width", "x"), "sh": ("stride", "s"),
+           "sw": ("stride", "x"), "dh": ("dilation", "d"), "dw": ("dilation", "x"), "g": ("groups", "g")}
+
+
+def _shown(text: str, longest: int = 60) -> str:
+    """A descriptor quoted in a message, cut when long."""
+    return repr(text if len(text) <= longest else text[:longest] + "...")
+
+
 _DESCRIPTOR = re.compile(
     r"n(?P<n>\d+)c(?P<c>\d+)h(?P<h>\d+)w(?P<w>\d+)f(?P<f>\d+)k(?P<kh>\d+)(?:x(?P<kw>\d+))?"
     r"(?:s(?P<sh>\d+)(?:x(?P<sw>\d+))?)?(?:p(?P<p>[\d,]+))?(?:d(?P<dh>\d+)(?:x(?P<dw>\d+))?)?"
-    r"(?:g(?P<g>\d+))?(?:b(?P<b>[01]))?(?:\s+(?P<dt>bf16|f16|f32|f64))?"
+    r"(?:g(?P<g>\d+))?(?:b(?P<b>[01]))?(?:\s+(?P<dt>bf16|f16|f32|f64))?",
+    re.ASCII,                       # \d: ASCII digits only, not every Unicode digit int() reads
 )
 
 

@@ -8,27 +8,17 @@ divide the padded size, non-square everything, depthwise and grouped, bias absen
 """
 from __future__ import annotations
 
-import os
-
 from hypothesis import assume
 from hypothesis import strategies as st
 
+from . import config
 from .cases import FILLS
 from .plugin import Capabilities
 from .spec import ConvSpec
 
-DEFAULT_MAX_ELEMENTS = 3000
-
 
 def max_elements_budget() -> int:
-    raw = os.environ.get("CONV_ORACLE_MAX_ELEMENTS", str(DEFAULT_MAX_ELEMENTS))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"CONV_ORACLE_MAX_ELEMENTS={raw!r}: give a positive integer") from None
-    if value < 10:
-        raise ValueError(f"CONV_ORACLE_MAX_ELEMENTS={value}: too small to draw any case; use at least 10")
-    return value
+    return config.max_elements()
 
 
 def _limit(declared: int | None, ours: int) -> int:

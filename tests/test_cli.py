@@ -30,7 +30,7 @@ def cli(*args, timeout=300, **kwargs):
     (["check", "impls.loop:np"], "is unavailable: TypeError"),
     (["check", "loop", "--fill", "integer"], "--fill only applies to a single --case"),
     (["check", "loop", "--case", "n1c1h3w3f1k3", "--examples", "5"], "does not combine"),
-    (["check", "loop", "--resume", "x.jsonl", "--profile", "dev"], "--resume needs a reproducible run"),
+    (["check", "loop", "--resume", "README.md", "--profile", "dev"], "--resume needs a reproducible run"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message):
     run = cli(*args)

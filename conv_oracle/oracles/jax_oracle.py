@@ -18,15 +18,14 @@ Compiled functions are kept in memory and in JAX's persistent compilation cache.
 """
 from __future__ import annotations
 
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
+from .. import config
 from ..spec import ConvSpec
 
-CACHE_DIR = Path(os.environ.get("CONV_ORACLE_CACHE", Path.cwd() / ".cache")) / "jax"
+CACHE_DIR = config.cache_dir() / "jax"
 
 
 def _setup():
