@@ -11,7 +11,7 @@ import math
 import os
 from pathlib import Path
 
-from .config import parse_count, shown
+from .config import directory_problem, parse_count, shown
 
 LONGEST_MESSAGE = 300
 MIN_MEMORY_MIB = 64          # isolation.MIN_MEMORY_LIMIT in MiB (kept import-free: the parser loads fast)
@@ -83,12 +83,6 @@ def seed(text: str) -> int:
     return value
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    return path
-
-
 def _checked_path(check):
     """A path type whose OSError (a name too long for the file system) is a one-line error."""
     def parse(text: str) -> str:
@@ -123,14 +117,9 @@ def output_file(text: str) -> str:
 def output_dir(text: str) -> str:
     """A directory to write reports into (``--out``): created if missing, so its nearest
     existing ancestor must be a writable directory."""
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{shown(text)} is a file, not a directory")
-    ancestor = _nearest_existing(path)
-    if not ancestor.is_dir():
-        raise argparse.ArgumentTypeError(f"{shown(text)}: {ancestor} is not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"{shown(text)}: {ancestor} is not writable")
+    problem = directory_problem(Path(text))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

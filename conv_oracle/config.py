@@ -86,25 +86,28 @@ def cache_dir() -> Path:
     return Path(raw) if raw else Path.cwd() / ".cache"
 
 
-def _writable_dir(name: str, path: Path) -> None:
-    """The directory exists and is writable, or could be created: its nearest existing
-    ancestor is a writable directory."""
+def directory_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a directory to write in (created if missing), or None: it must
+    be a directory, or its nearest existing ancestor a writable one."""
     try:
-        _check_writable_dir(name, path)
+        if path.exists() and not path.is_dir():
+            return f"{path} is a file, not a directory"
+        probe = path
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if not probe.is_dir():
+            return f"{probe} is not a directory"
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return f"{probe} is not writable"
     except OSError as exc:                  # a name too long for the file system
-        raise ConfigError(f"{name}={shown(str(path))}: {exc.strerror or exc}") from None
+        return exc.strerror or str(exc)
+    return None
 
 
-def _check_writable_dir(name: str, path: Path) -> None:
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ConfigError(f"{name}={shown(str(path))}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"{name}={shown(str(path))}: {probe} is not writable")
+def _writable_dir(name: str, path: Path) -> None:
+    problem = directory_problem(path)
+    if problem:
+        raise ConfigError(f"{name}={shown(str(path))}: {problem}")
 
 
 def single_core() -> bool:

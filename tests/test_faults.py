@@ -49,7 +49,7 @@ BAD_ARGUMENTS = [
     (["check", "loop", "--profile", "ci", "--resume", "tests"], "'tests' is a directory, not a file"),
     (["check", "loop", "--profile", "ci", "--resume", "no-such.jsonl"], "no such file 'no-such.jsonl'"),
     (["check", "loop", "--profile", "nope"], "invalid choice: 'nope'"),
-    (["report", "--out", "README.md"], "'README.md' is a file, not a directory"),
+    (["report", "--out", "README.md"], "--out: README.md is a file, not a directory"),
     (["report", "--impl", "nosuch"], "unknown implementation 'nosuch'"),
     (["report", "--examples", "0"], "must be at least 1"),
     (["selftest", "--mutant", "nosuch"], "unknown mutant 'nosuch'"),
