@@ -31,15 +31,19 @@ class Verdict:
     worst_expected: float | None = None  # the truth there
     expected_zero: bool = False      # the truth at the worst element is exactly 0 with no magnitude behind it
     bound_power: float | None = None     # ||bound||_2 / ||truth||_2: how tight a pass is (None: truth 0)
+    layout_index: tuple | None = None    # worst_index in the plugin's own layout, when it is not NCHW/OIHW
+    layout: str = ""                     # that layout's name (NHWC, HWIO)
 
     def message(self) -> str:
         if self.kind != "bound":
             return f"{self.output}: {self.detail}"
         pct = 100.0 * self.mismatched / max(self.total, 1)
-        where = (f"  Greatest error at index {self.worst_index}: got {self.worst_got!r}, expected exactly 0 "
+        index = (f"{self.worst_index} ({self.layout} {self.layout_index} in the plugin's layout)"
+                 if self.layout_index is not None else f"{self.worst_index}")
+        where = (f"  Greatest error at index {index}: got {self.worst_got!r}, expected exactly 0 "
                  f"(error {self.worst_error:.3g}, bound {self.worst_bound:.3g}, only the underflow term)"
                  if self.expected_zero else
-                 f"  Greatest error/bound: {self.max_ratio:.3g} at index {self.worst_index}: got "
+                 f"  Greatest error/bound: {self.max_ratio:.3g} at index {index}: got "
                  f"{self.worst_got!r}, expected {self.worst_expected!r} (error {self.worst_error:.3g}, "
                  f"bound {self.worst_bound:.3g}{', exact result required' if self.exact_required else ''})")
         return f"{self.output}: Mismatched elements: {self.mismatched} / {self.total} ({pct:.1f}%)\n{where}"
@@ -47,14 +51,16 @@ class Verdict:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["worst_index"] = list(self.worst_index) if self.worst_index is not None else None
+        d["layout_index"] = list(self.layout_index) if self.layout_index is not None else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Verdict":
         known = {f.name for f in fields(cls)}
         kept = {k: v for k, v in d.items() if k in known}
-        if kept.get("worst_index") is not None:
-            kept["worst_index"] = tuple(kept["worst_index"])
+        for key in ("worst_index", "layout_index"):
+            if kept.get(key) is not None:
+                kept[key] = tuple(kept[key])
         return cls(**kept)
 
 

@@ -124,6 +124,19 @@ def _from_layout(layout: str, out: dict) -> dict:
             for k, v in out.items()}
 
 
+# index (NCHW / OIHW) -> (the same element's index in an NHWC plugin's arrays, that layout's name)
+_NHWC_INDEX = {"y": ((0, 2, 3, 1), "NHWC"), "dx": ((0, 2, 3, 1), "NHWC"), "dw": ((2, 3, 1, 0), "HWIO")}
+
+
+def in_plugin_layout(layout: str, verdict: Verdict) -> Verdict:
+    """Add the worst element's index as the plugin sees it, for an NHWC plugin."""
+    if layout == "NHWC" and verdict.output in _NHWC_INDEX and verdict.worst_index is not None \
+            and len(verdict.worst_index) == 4:
+        order, name = _NHWC_INDEX[verdict.output]
+        verdict.layout_index, verdict.layout = tuple(verdict.worst_index[i] for i in order), name
+    return verdict
+
+
 # ---- the run ---------------------------------------------------------------------------------
 def _snapshot(arrays) -> list[bytes]:
     return [a.tobytes() for a in arrays]
@@ -229,7 +242,8 @@ def run_case(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str = "normal"
         result.status, result.kind, result.detail = FAIL, MODEL, f"{plugin_name(plugin)}: {exc}"
         return result
     for o in ctx.outputs if backward else ("y",):
-        result.verdicts.append(compare_output(o, out.get(o), truth[o], limits[o], spec.dtype, scale[o]))
+        result.verdicts.append(in_plugin_layout(plugin.layout, compare_output(o, out.get(o), truth[o], limits[o],
+                                                                              spec.dtype, scale[o])))
     if backward and not spec.bias and out.get("db") is not None:
         result.verdicts.append(Verdict("db", False, "unexpected", "returned a db although the case has no bias"))
     bad = [v for v in result.verdicts if not v.ok]

@@ -76,7 +76,7 @@ def test_interrupted_run_resumes_to_the_same_summary(tmp_path):
     stream = tmp_path / "partial.jsonl"
     proc = subprocess.Popen(CLI + common + ["--jsonl", str(stream)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "CONV_ORACLE_TEST_STALL_AFTER": "40"})
+                            env={**os.environ, "CONV_ORACLE_TEST_STALL_AFTER": "120"})
     try:
         deadline = time.time() + 120
         while time.time() < deadline and (not stream.exists() or len(read(stream)) < 20):

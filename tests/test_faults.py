@@ -180,8 +180,9 @@ def test_trusted_run_that_the_plugin_ends_with_exit_0_fails():
 COMMON = ["check", "loop", "--profile", "ci", "--no-jax", "--trusted"]
 
 
-def _keys(records):
-    return [(r["descriptor"], r["seed"], r["fill"]) for r in records]
+def _case_keys(records):
+    return [(r["search"], r["relation"], r["descriptor"], r["seed"], r["fill"]) for r in records
+            if r.get("record", "case") == "case"]
 
 
 def _verdict_lines(stdout):
@@ -201,7 +202,7 @@ def test_resume_after_a_torn_last_line_loses_nothing_and_doubles_nothing(tmp_pat
     assert f"resumed: {kept} case records reused" in resumed.stdout
     records = read(stream)                       # every line is a whole record: the torn one was cut
     assert len(stream.read_bytes().splitlines()) == len(records) == len(lines)
-    assert _keys(records) == _keys(read(full)), "a resumed record was written again, or one is missing"
+    assert _case_keys(records) == _case_keys(read(full)), "a resumed record was written again, or one is missing"
     assert _verdict_lines(resumed.stdout) == _verdict_lines(whole.stdout)
 
 
@@ -279,3 +280,12 @@ def test_sigkill_of_the_cli_leaves_no_process_running(mode):
     left = running & set(_children())
     assert not left, "still running after the CLI was killed: " + "; ".join(
         Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120] for p in left)
+
+
+def test_failure_index_is_given_in_the_plugins_own_layout_too():
+    from conv_oracle.runner import run_case
+    from conv_oracle.spec import ConvSpec
+
+    result = run_case(registry.load("tests.faulty.plugins:WrongElementNHWC"), ConvSpec.parse("n1c2h3w3f3k1 f64"), 0)
+    assert result.kind == "bound", result.message()
+    assert "at index (0, 2, 0, 0) (NHWC (0, 0, 0, 2) in the plugin's layout)" in result.message(), result.message()

@@ -150,3 +150,17 @@ class ExitsZero(_Faulty):
 
     def forward(self, x, w, b, spec):
         os._exit(0)
+
+
+class WrongElementNHWC(ConvPlugin):
+    """An NHWC plugin whose y is wrong at one element: y[0, 0, 0, -1] (the last channel)."""
+    name = "faulty-nhwc-element"
+    description = "deliberately faulty (tests/faulty): NHWC, one output element off by one"
+    layout = "NHWC"
+    capabilities = Capabilities(max_elements=5000, backward=False)
+
+    def forward(self, x, w, b, spec):
+        y = _loop.forward(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), np.ascontiguousarray(w.transpose(3, 2, 0, 1)),
+                          b, spec).transpose(0, 2, 3, 1).copy()
+        y[0, 0, 0, -1] += 1.0
+        return y
