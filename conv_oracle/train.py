@@ -47,8 +47,8 @@ import numpy as np
 
 from . import bounds as B
 from .cases import CaseArrays
-from .plugin import ConvPlugin, NotSupported
-from .runner import bound_context, call_plugin
+from .plugin import ConvPlugin
+from .runner import ALIASED, MUTATED, REFUSED_SUPPORTED, execute
 from .spec import ConvSpec
 
 CLASSES = ("vertical line", "horizontal line", "cross", "diamond")
@@ -153,23 +153,29 @@ def _exact(output: str, got, shape, dtype: str, spec: ConvSpec):
 
 
 class PluginConv:
-    """A plugin called as the harness calls it (``runner.call_plugin``: its layout, private
-    contiguous copies), with every output checked for exact shape and dtype."""
+    """A plugin called as the harness calls it, one conv call at a time: through an executor
+    (``runner.execute`` in this process, or a ``conv_oracle.isolation.IsolatedExecutor`` worker
+    with its timeout and memory limit), in its declared layout, inputs checked unmutated and
+    outputs checked for exact shape and dtype."""
 
-    def __init__(self, plugin: ConvPlugin):
-        self.plugin = plugin
+    def __init__(self, plugin: ConvPlugin, executor=None):
+        self.executor = executor or (lambda spec, arrays, backward: execute(plugin, spec, arrays, backward))
 
     def _call(self, spec, x, w, b, gy, backward):
-        try:
-            out, _, _ = call_plugin(self.plugin, spec, CaseArrays(x, w, b, gy), backward)
-        except (NotSupported, TrainingFault):
-            raise
-        except Exception as exc:
-            raise TrainingFault("raised", f"{spec.descriptor()}: {type(exc).__name__}: {exc}") from exc
-        return out
+        done = self.executor(spec, CaseArrays(x, w, b, gy), backward)
+        if done.error_kind == "not-supported":
+            raise TrainingFault(REFUSED_SUPPORTED, f"{spec.descriptor()}: NotSupported on a declared-supported "
+                                                   f"layer: {done.error}")
+        if done.error_kind:
+            raise TrainingFault(done.error_kind, f"{spec.descriptor()}: {done.error.strip()}")
+        if done.aliased:
+            raise TrainingFault(ALIASED, f"{spec.descriptor()}: output {done.aliased} shares memory with an input")
+        if done.mutated:
+            raise TrainingFault(MUTATED, f"{spec.descriptor()}: an input array was modified in place")
+        return done.out
 
     def forward(self, x, w, b, spec):
-        # call_plugin converts an upstream gradient too; a forward-only call never reads it
+        # the executor converts an upstream gradient too; a forward-only call never reads it
         out = self._call(spec, x, w, b, np.zeros(spec.y_shape, x.dtype), backward=False)
         return _exact("y", out["y"], spec.y_shape, spec.dtype, spec)
 
@@ -378,14 +384,12 @@ def bound_ratio(plugin: ConvPlugin, schedule: Schedule, exact: Trajectory) -> di
     for layer, spec in specs.items():
         x, gy = (a.astype(np.float32).astype(np.float64) for a in exact.first_step[layer])
         arrays = CaseArrays(x, schedule.init[f"{layer}.w"], schedule.init[f"{layer}.b"], gy)
-        ctx = bound_context(spec, arrays, magnitudes(spec, arrays.x, arrays.w, arrays.b, arrays.gy))
-        declared, direct = plugin.error_model.bounds(ctx), B.DirectSum().bounds(ctx)
-        for o in ctx.outputs:
-            bound = declared.get(o)
-            if not isinstance(bound, np.ndarray) or bound.shape != direct[o].shape \
-                    or not np.isfinite(bound).all() or (bound < 0).any():
-                raise TrainingFault("model", f"{plugin.error_model.describe()}: the {o} bound of {spec.descriptor()} "
-                                    "is not a finite non-negative array of the output's shape")
+        ctx = B.bound_context(spec, arrays, magnitudes(spec, arrays.x, arrays.w, arrays.b, arrays.gy))
+        try:
+            declared = B.checked_model_bounds(plugin.error_model, ctx)
+        except B.ModelBoundError as exc:
+            raise TrainingFault("model", f"{spec.descriptor()}: {exc}") from exc
+        direct = B.DirectSum().bounds(ctx)
         out[layer] = {o: float(np.sum(declared[o]) / np.sum(direct[o])) for o in ctx.outputs}
     return out
 
@@ -462,15 +466,15 @@ class Check:
 def _unsupported(plugin: ConvPlugin, variant: Variant) -> list[str]:
     reasons = []
     for spec in variant.specs(variant.batch, "float32"):
-        reasons += [f"{spec.descriptor()}: {r}" for r in plugin.capabilities.unsupported_reasons(spec)]
-    if not plugin.capabilities.backward:
-        reasons.append("backward not declared")
+        caps = plugin.capabilities
+        reasons += [f"{spec.descriptor()}: {r}" for r in caps.unsupported_reasons(spec) or caps.backward_reasons(spec)]
     return reasons
 
 
-def check(plugin: ConvPlugin, baseline: Baseline, impl: str | None = None) -> Check:
+def check(plugin: ConvPlugin, baseline: Baseline, impl: str | None = None, executor=None) -> Check:
     """Train with ``plugin``'s conv layers on the baseline's schedule and judge the divergence:
-    agree iff for every metric max_t d(plugin, torch)(t) <= multiple * max_t d(torch, exact)(t)."""
+    agree iff for every metric max_t d(plugin, torch)(t) <= multiple * W(metric). ``executor``
+    runs each conv call (default: in this process, see :class:`PluginConv`)."""
     name = impl or getattr(plugin, "registry_name", plugin.name)
     variant = baseline.schedule.variant.name
     reasons = _unsupported(plugin, baseline.schedule.variant)
@@ -483,9 +487,7 @@ def check(plugin: ConvPlugin, baseline: Baseline, impl: str | None = None) -> Ch
     result = Check(name, variant, "agree", multiple(rho), rho)
     start = time.perf_counter()
     try:
-        result.trajectory = train(baseline.schedule, PluginConv(plugin), "float32", "plugin")
-    except NotSupported as exc:
-        result.status, result.detail = "fault", f"refused-supported: NotSupported on a declared-supported layer: {exc}"
+        result.trajectory = train(baseline.schedule, PluginConv(plugin, executor), "float32", "plugin")
     except TrainingFault as exc:
         result.status, result.detail = "fault", str(exc)
     result.seconds = time.perf_counter() - start

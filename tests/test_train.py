@@ -64,6 +64,23 @@ class Float64Output(LoopConv):
         return dx, dw.astype(np.float64), db
 
 
+class RaisesInBackward(LoopConv):
+    name = "test-raises"
+    description = "loop whose backward raises"
+
+    def backward(self, x, w, b, gy, spec):
+        raise ValueError("no gradient today")
+
+
+class MutatesInput(LoopConv):
+    name = "test-mutates"
+    description = "loop that scales its input in place"
+
+    def forward(self, x, w, b, spec):
+        x[0, 0, 0, 0] += 1
+        return super().forward(x, w, b, spec)
+
+
 class NoStride(LoopConv):
     name = "test-no-stride"
     description = "loop declaring stride 1 only"
@@ -125,6 +142,12 @@ def test_declared_layout_is_honoured_bit_for_bit(baseline):
 def test_wrong_dtype_is_a_fault_not_a_pass(baseline):
     result = _check(Float64Output(), baseline)
     assert result.status == "fault" and "dtype" in result.detail and "dw" in result.detail
+
+
+@pytest.mark.parametrize("plugin, kind", [(RaisesInBackward(), "raised"), (MutatesInput(), "mutated-input")])
+def test_a_misbehaving_plugin_is_a_fault(baseline, plugin, kind):
+    result = _check(plugin, baseline)
+    assert result.status == "fault" and result.detail.startswith(kind), result.detail
 
 
 def test_declared_unsupported_layer_cannot_be_judged(baseline):
