@@ -247,7 +247,7 @@ def _softmax_cross_entropy(z, labels):
 
 
 def _softplus(y):                       # log(1 + e^y) - log 2: ReLU without the kink, 0 at 0 as ReLU
-    return np.logaddexp(y.dtype.type(0), y) - y.dtype.type(np.log(2))
+    return np.maximum(y, 0) + np.log1p(np.exp(-np.abs(y))) - y.dtype.type(np.log(2))   # stable form
 
 
 def _sigmoid(y):
