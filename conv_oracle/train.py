@@ -135,7 +135,8 @@ def initial_parameters(variant: Variant, rng: np.random.Generator) -> dict[str, 
 
 # ---- conv backends --------------------------------------------------------------------------------
 class TrainingFault(Exception):
-    """The plugin answered something no training can use: wrong shape or dtype, or it raised."""
+    """What no training can use: an output of the wrong type, shape or dtype, a raise, a crash or
+    hang, a mutated or aliased input, a refusal of a declared-supported layer, a bad error model."""
 
     def __init__(self, kind: str, detail: str):
         super().__init__(f"{kind}: {detail}")
@@ -261,11 +262,15 @@ ACTIVATIONS = {"softplus": (_softplus, _sigmoid),
 
 
 def predict(params, x, conv, variant: Variant, dtype: str, activation: str):
+    """Logits (N, 4), in batches of the training batch size: the layers the capabilities were checked on."""
     act = ACTIVATIONS[activation][0]
-    conv1, conv2 = variant.specs(len(x), dtype)
-    a1 = act(conv.forward(x, params["conv1.w"], params["conv1.b"], conv1))
-    a2 = act(conv.forward(_avgpool2(a1), params["conv2.w"], params["conv2.b"], conv2))
-    return a2.reshape(len(x), -1) @ params["dense.w"] + params["dense.b"]
+    conv1, conv2 = variant.specs(variant.batch, dtype)
+    out = []
+    for chunk in np.split(x, len(x) // variant.batch):
+        a1 = act(conv.forward(chunk, params["conv1.w"], params["conv1.b"], conv1))
+        a2 = act(conv.forward(_avgpool2(a1), params["conv2.w"], params["conv2.b"], conv2))
+        out.append(a2.reshape(len(chunk), -1) @ params["dense.w"] + params["dense.b"])
+    return np.concatenate(out)
 
 
 def loss_and_gradients(params, x, labels, conv, variant: Variant, dtype: str, activation: str):
@@ -448,7 +453,7 @@ class Check:
     rho: dict = field(default_factory=dict)
     trajectory: Trajectory | None = None
     divergence: dict = field(default_factory=dict)      # per metric, per step: d(plugin, torch)
-    ratio: dict = field(default_factory=dict)           # per metric: max_t d(plugin, torch) / baseline
+    ratio: dict = field(default_factory=dict)           # per metric: max_t d(plugin, torch) / W
     first_outside: tuple[str, int] | None = None        # earliest step outside the band, and its metric
     seconds: float = 0.0
     detail: str = ""

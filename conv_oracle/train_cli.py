@@ -74,7 +74,7 @@ def cmd_train(args) -> int:
 
     if args.steps < 1:
         raise UsageError(f"--steps {args.steps}: must be at least 1")
-    names = list(args.impl) + (list(BUILTINS) if args.builtins else [])
+    names = (list(BUILTINS) if args.builtins else []) + list(args.impl)
     names += [f"conv_oracle.mutants:{n}" for n in mutants.TRAINING_BUG_NAMES] if args.planted_bugs else []
     names = list(dict.fromkeys(names))
     if not names:
