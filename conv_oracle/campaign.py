@@ -265,6 +265,23 @@ def _resources() -> _WorkerResources:
     return _WorkerResources()
 
 
+def _pin_plugin(cpus: list[int]):
+    """A Dask WorkerPlugin for the embedded cluster: worker ``i`` (LocalCluster names them 0, 1,
+    ...) keeps to CPU ``cpus[i % len(cpus)]``, and so does its JAX process. Unpinned, every
+    worker would keep off the last CPU for its JAX process (``pin_away_from_worker``): all
+    workers on one CPU, all JAX processes on another."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class PinToCpu(WorkerPlugin):
+        name = "conv-oracle-campaign-pin"
+
+        def setup(self, worker):
+            if isinstance(worker.name, int):
+                os.sched_setaffinity(0, {cpus[worker.name % len(cpus)]})
+
+    return PinToCpu()
+
+
 def _release_plugin():
     """A Dask WorkerPlugin that closes the worker's JAX process and isolated executors when
     the worker closes (Dask ends worker processes without running ``atexit``)."""
@@ -357,6 +374,9 @@ def connect(scheduler: str | None = None, workers: int | None = None):
             LocalCluster(n_workers=count, processes=True, threads_per_worker=1, host="127.0.0.1",
                          dashboard_address=None, silence_logs=logging.ERROR, env=dict(ONE_THREAD)) as cluster, \
             Client(cluster) as client:
+        cpus = sorted(os.sched_getaffinity(0))
+        if count > 1 and len(cpus) > 1:
+            client.register_plugin(_pin_plugin(cpus))
         yield client
 
 

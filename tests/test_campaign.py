@@ -232,3 +232,11 @@ def test_workers_with_another_hypothesis_version_are_refused(client):
     finally:
         client.run(pretend, ours, workers=[worker])
     assert set(campaign.check_versions(client).values()) == {ours}
+
+
+def test_timed_campaign_keeps_submitting_further_seeds(client, tmp_path):
+    result = campaign.run(campaign.plan(["loop"], 1, profile=PROFILE, examples=5), SETTINGS,
+                          jsonl=str(tmp_path / "campaign.jsonl"), scheduler=client.scheduler.address, minutes=0.1)
+    seeds = sorted(s.shard.seed for s in result.shards)
+    assert len(seeds) > 1 and seeds == list(range(len(seeds))), seeds
+    assert len(read(str(tmp_path / "campaign.jsonl.shards"))) == len(seeds)
