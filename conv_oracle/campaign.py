@@ -8,8 +8,8 @@ client (this process):
   thread) or connects to an existing scheduler;
 * refuses a cluster whose workers run another Hypothesis version than its own (the example
   database format changes between versions) and records each worker's environment;
-* streams each finished shard's records into one JSONL file (``as_completed``) and then
-  marks the shard done in ``FILE.shards``; ``--resume FILE`` runs only the unmarked shards;
+* streams each finished shard's records into one JSONL file (``as_completed``), followed by
+  a ``"record": "shard"`` line that marks it done; ``--resume FILE`` runs only the unmarked shards;
 * deduplicates the failures by descriptor and replays each distinct one once, here, against
   the float64 oracle, before reporting it; then writes the merged conformance report.
 
@@ -112,9 +112,9 @@ class ShardResult:
         return next((r for r in self.records if r.get("record") == "run"), {})
 
     def marker(self) -> dict:
-        """The line of ``FILE.shards`` that marks this shard done (what its records do not say)."""
+        """The record that marks this shard done, after its records (what they do not say)."""
         summary = self.summary
-        return {"shard": asdict(self.shard), "key": self.shard.key, "worker": self.worker,
+        return {"record": "shard", "shard": asdict(self.shard), "key": self.shard.key, "worker": self.worker,
                 "environment": self.environment, "database": self.database, "database_lost": self.database_lost,
                 "records": len(self.records), "examples": summary.examples, "failures": len(summary.findings),
                 "seconds": self.run_record.get("seconds")}
@@ -372,7 +372,7 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     count = workers or len(os.sched_getaffinity(0))
     with dask.config.set({"distributed.worker.daemon": False}), \
             LocalCluster(n_workers=count, processes=True, threads_per_worker=1, host="127.0.0.1",
-                         dashboard_address=None, silence_logs=logging.ERROR, env=dict(ONE_THREAD)) as cluster, \
+                         dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR, env=dict(ONE_THREAD)) as cluster, \
             Client(cluster) as client:
         cpus = sorted(os.sched_getaffinity(0))
         if count > 1 and len(cpus) > 1:
@@ -392,35 +392,24 @@ def check_versions(client) -> dict[str, str]:
     return versions
 
 
-# ---- the log: JSONL of records, FILE.shards of finished shards ---------------------------------------
-def shards_path(jsonl: str) -> str:
-    return jsonl + ".shards"
-
-
+# ---- the log: one JSONL file of records, each finished shard's closed by its marker ---------------
 class CampaignLog:
-    """Appends a finished shard's case records to the JSONL file, then its marker to
-    ``FILE.shards``, each flushed to disk: a marker is only ever written after its records."""
+    """Appends a finished shard's records to the JSONL file, then the ``"record": "shard"`` line
+    that marks it done, and flushes them to disk: a marker always follows all of its records."""
 
     def __init__(self, jsonl: str):
         os.makedirs(os.path.dirname(os.path.abspath(jsonl)), exist_ok=True)
-        self.records = open(jsonl, "a", encoding="utf-8")
-        self.markers = open(shards_path(jsonl), "a", encoding="utf-8")
-
-    @staticmethod
-    def _sync(handle) -> None:
-        handle.flush()
-        os.fsync(handle.fileno())
+        self.handle = open(jsonl, "a", encoding="utf-8")
 
     def write(self, result: ShardResult) -> None:
         for r in result.records:
-            self.records.write(json.dumps({**r, "shard": result.shard.key}, default=float) + "\n")
-        self._sync(self.records)
-        self.markers.write(json.dumps(result.marker(), default=float) + "\n")
-        self._sync(self.markers)
+            self.handle.write(json.dumps({**r, "shard": result.shard.key}, default=float) + "\n")
+        self.handle.write(json.dumps(result.marker(), default=float) + "\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
 
     def close(self) -> None:
-        self.records.close()
-        self.markers.close()
+        self.handle.close()
 
 
 def load_finished(jsonl: str) -> list[ShardResult]:
@@ -430,18 +419,16 @@ def load_finished(jsonl: str) -> list[ShardResult]:
     from .stream import read
 
     try:
-        markers = read(shards_path(jsonl))
         records = read(jsonl)
     except FileNotFoundError:
         return []
-    finished = {m["key"]: m for m in markers}
+    finished = {r["key"]: r for r in records if r.get("record") == "shard"}
     by_shard: dict[str, list[dict]] = {}
     for r in records:
-        if r.get("shard") in finished:
+        if r.get("record") != "shard" and r.get("shard") in finished:
             by_shard.setdefault(r["shard"], []).append(r)
-    kept = [r for key in finished for r in by_shard.get(key, [])]
+    kept = [line for key, marker in finished.items() for line in by_shard.get(key, []) + [marker]]
     atomic_write(jsonl, "".join(json.dumps(r, default=float) + "\n" for r in kept))
-    atomic_write(shards_path(jsonl), "".join(json.dumps(m, default=float) + "\n" for m in finished.values()))
     return [ShardResult.from_marker(m, by_shard.get(key, [])) for key, m in finished.items()]
 
 
@@ -506,8 +493,6 @@ def run(shards: list[Shard], settings: WorkerSettings, *, jsonl: str, scheduler:
         say(f"resuming {jsonl}: {len(done)} shards finished, {len(todo)} to run")
     elif os.path.exists(jsonl):
         os.unlink(jsonl)
-        if os.path.exists(shards_path(jsonl)):
-            os.unlink(shards_path(jsonl))
     if settings.shared_database:
         check_redis(settings.shared_database)
     families: dict[tuple, list[Shard]] = {}

@@ -69,8 +69,8 @@ def cmd_campaign(args) -> int:
     if args.resume and args.jsonl and os.path.abspath(args.resume) != os.path.abspath(args.jsonl):
         return _fail("--resume FILE continues FILE: give no other --jsonl")
     jsonl = args.resume or args.jsonl or os.path.join(args.out, "campaign.jsonl")
-    if args.resume and not os.path.exists(campaign.shards_path(jsonl)):
-        return _fail(f"--resume {jsonl}: no campaign recorded there ({campaign.shards_path(jsonl)} is missing)")
+    if args.resume and not os.path.exists(jsonl):
+        return _fail(f"--resume {jsonl}: no such file")
     if args.jsonl and not args.resume and os.path.exists(args.jsonl) and os.path.getsize(args.jsonl):
         return _fail(f"--jsonl {args.jsonl} already holds records: continue that campaign with --resume "
                      f"{args.jsonl}, or name a new file")
@@ -110,7 +110,7 @@ def cmd_campaign(args) -> int:
         f"{len(replays)} distinct failures, {disagreements} oracle disagreements; {result.seconds:.1f} s")
     if result.database_lost:
         say(f"note: example database {result.database_lost}; finished with the local database")
-    say(f"records: {jsonl} (+ {campaign.shards_path(jsonl)}); wrote " + ", ".join(paths.values()))
+    say(f"records: {jsonl}; wrote " + ", ".join(paths.values()))
     if replays or result.errors:
         return 1
     return 3 if disagreements else 0
