@@ -89,13 +89,10 @@ def summary_rows(results) -> list[list[str]]:
 @contextmanager
 def _executor(args, plugin):
     """The isolated worker unless --trusted: a hanging or crashing plugin costs one case."""
-    if args.trusted:
-        yield None
-        return
-    from .isolation import IsolatedExecutor
+    from .isolation import executor_for
 
-    with IsolatedExecutor(getattr(plugin, "registry_name", plugin.name), timeout=args.timeout,
-                          memory_limit=int(args.memory_limit * 2**20)) as executor:
+    with executor_for(plugin, trusted=args.trusted, timeout=args.timeout,
+                      memory_limit=int(args.memory_limit * 2**20)) as executor:
         yield executor
 
 
@@ -157,12 +154,20 @@ def cmd_check(args) -> int:
             return EXIT_FAIL if not result.ok else (EXIT_ORACLES if disagreements else 0)
 
         from .engine import run_campaign
+        from .profiles import EXAMPLES
+        from .progress import RunProgress
         from .stream import ResultStream, recorded_results
 
         resume = recorded_results(args.resume, plugin) if args.resume else None
-        with ResultStream.open(args.jsonl) as stream, _executor(args, plugin) as executor:
+        progress = RunProgress(f"check {args.impl}", None if args.minutes else args.examples or EXAMPLES[args.profile])
+
+        def on_result(result):
+            stream.write(result)
+            progress.advance(counted=result.search == "oracle", failed=not result.ok)
+
+        with ResultStream.open(args.jsonl) as stream, _executor(args, plugin) as executor, progress:
             summary = run_campaign(plugin, profile=args.profile, examples=args.examples, minutes=args.minutes,
-                                   seed=args.seed, jax_worker=worker, on_result=stream.write,
+                                   seed=args.seed, jax_worker=worker, on_result=on_result,
                                    on_record=stream.write_record, executor=executor, resume=resume)
     finally:
         if worker is not None:

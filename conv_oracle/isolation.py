@@ -18,6 +18,7 @@ product to exceed the floor; a fuzzed case (a few thousand elements) gets the fl
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -281,6 +282,19 @@ class IsolatedExecutor:
 
     def __exit__(self, exc_type, *exc):
         self.close(wait=exc_type is None)      # interrupted or failing: do not wait on a busy plugin
+
+
+@contextlib.contextmanager
+def executor_for(plugin, *, trusted: bool = False, timeout: float | None = None,
+                 memory_limit: int | None = DEFAULT_MEMORY_LIMIT):
+    """The executor a campaign runs ``plugin`` with: an isolated worker, or None (in process)
+    when ``trusted``."""
+    if trusted:
+        yield None
+        return
+    with IsolatedExecutor(getattr(plugin, "registry_name", plugin.name), timeout=timeout,
+                          memory_limit=memory_limit) as executor:
+        yield executor
 
 
 # ---- the in-process path under a supervising parent ---------------------------------------------

@@ -31,6 +31,8 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", type=arguments.output_dir, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT}/)")
     p.add_argument("--no-studies", action="store_true", help="skip the Winograd accuracy and FFT tightness studies")
     p.add_argument("--no-jax", action="store_true", help="skip the JAX cross-check of the oracle")
+    p.add_argument("--trusted", action="store_true",
+                   help="run the implementations in this process (faster; no protection from hangs or crashes)")
     p.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)   # the default now; kept for old scripts
     p.set_defaults(func=cmd_report)
     return p
@@ -52,8 +54,8 @@ def cmd_report(args) -> int:
             where = "--impl" if args.impl else "CONV_ORACLE_IMPLS"
             raise registry.UnknownImplementationError(
                 f"{where}: unknown implementation {name!r}; known: {', '.join(registry.names())}")
-    console = Console(highlight=False)
-    report = build_conformance(impls, args.profile, args.examples, args.seed,
+    console = Console(highlight=False, soft_wrap=True)   # replay lines stay whole, copyable
+    report = build_conformance(impls, args.profile, args.examples, args.seed, trusted=args.trusted,
                                jax=not args.no_jax, studies=not args.no_studies)
     paths = write_conformance(report, args.out)
     s = report["summary"]

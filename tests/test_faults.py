@@ -289,3 +289,50 @@ def test_failure_index_is_given_in_the_plugins_own_layout_too():
     result = run_case(registry.load("tests.faulty.plugins:WrongElementNHWC"), ConvSpec.parse("n1c2h3w3f3k1 f64"), 0)
     assert result.kind == "bound", result.message()
     assert "at index (0, 2, 0, 0) (NHWC (0, 0, 0, 2) in the plugin's layout)" in result.message(), result.message()
+
+
+# ---- the README says what the tool does -------------------------------------------------------------
+README = (ROOT / "README.md").read_text()
+
+
+def _settings_table() -> list[list[str]]:
+    section = README.split("### Settings", 1)[1].split("\n### ", 1)[0]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| ") and not line.startswith("| setting")]
+
+
+def test_readme_settings_table_names_real_options_and_variables():
+    import re
+
+    from conv_oracle import cli
+    from conv_oracle import config as settings
+
+    parser = cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    cli_options = {o for name in ("check", "report", "selftest") for o in commands[name]._option_string_actions}
+    rows = _settings_table()
+    assert rows, "no settings table in the README"
+    for row in rows:
+        for flag in re.findall(r"--[a-z-]+", row[1]):
+            assert flag in cli_options, f"README lists {flag} as a conv-oracle option: {row}"
+        assert "--hypothesis-profile" not in row[1], "a pytest flag in the conv-oracle column"
+    source = Path(settings.__file__).read_text()
+    for name in set(re.findall(r"CONV_ORACLE_[A-Z_]+", README)) - {"CONV_ORACLE_VENV"}:
+        assert f'"{name}"' in source or f"{name}=" in source, f"README names {name}, which config.py does not read"
+
+
+def test_readme_sample_failure_has_the_shape_the_tool_prints():
+    """Each line of the README's sample failure starts as the tool's own line does (values aside)."""
+    import re
+
+    block = README.split("$ conv-oracle check conv_oracle.mutants:dw_averaged_over_batch --profile ci\n...\n", 1)[1]
+    sample = [line for line in block.split("\n...\n```", 1)[0].splitlines()]
+    run = cli("check", "conv_oracle.mutants:dw_averaged_over_batch", "--profile", "ci")
+    assert run.returncode == 1, run.stderr[-2000:]
+    printed = run.stdout.splitlines()
+    start = printed.index(next(line for line in printed if line.startswith("FAIL [oracle]")))
+
+    def shape(line):
+        return re.split(r"[\d']", line, maxsplit=1)[0]
+
+    assert [shape(line) for line in printed[start:start + len(sample)]] == [shape(line) for line in sample]
