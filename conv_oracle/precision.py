@@ -393,6 +393,33 @@ def write(report: dict, directory: str) -> list[str]:
     return paths
 
 
+def study(profile: str = "ci", impls=("loop", "im2col"), per_family: int | None = None, seed: int = 0) -> dict:
+    """The conformance report's precision section: the verdicts of ``impls`` in bf16, f16, f32."""
+    from . import registry
+
+    per_family = per_family or (1 if profile == "ci" else 2)
+    rows, verdicts = [], []
+    for name in impls:
+        plugin = registry.load(name)
+        for dtype in ("bfloat16", "float16", "float32"):
+            if dtype in plugin.capabilities.dtypes:
+                v = judge(plugin, dtype, seed=seed, per_family=per_family)
+                verdicts.append(v)
+                rows.append({"implementation": v.impl, "dtype": DTYPE_TAGS[dtype], "verdict": v.verdict,
+                             "per output": " ".join(f"{o}:{k}" for o, k in v.per_output.items()),
+                             "worst err/bound (float32 model)": v.worst.get("float32"),
+                             "effective bits": v.bits_text(), "cases": v.cases})
+    return {"study": "precision", "title": "Precision verdicts: the strictest standard model met",
+            "settings": {"per_family": per_family, "seed": seed,
+                         "command": f"conv-oracle precision {' '.join(impls)} --per-family {per_family}"},
+            "rows": rows,
+            "notes": ["models, strictest first: " + "; ".join(f"{m.key}: {m.label}" for m in STANDARD_MODELS),
+                      "effective bits: a sequential p-bit accumulator (emulated, then rounded to storage) with the "
+                      "same RMS error; '>=' at the floor set by the output rounding"]
+            + [f"{v.impl} {DTYPE_TAGS[v.dtype]}: {d['role']} {d['model']} on {d['output']} "
+               f"(K={d['K']}, err/bound {d['ratio']:.3g}): {d['replay']}" for v in verdicts for d in v.deciding]}
+
+
 # ---- command line --------------------------------------------------------------------------------
 def add_precision_parser(sub) -> None:
     p = sub.add_parser("precision", help="which standard accumulation model an implementation meets "

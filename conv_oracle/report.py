@@ -61,7 +61,7 @@ STATE_TEXT = {
 }
 # Studies run with the report: key -> adapter(profile, **overrides) returning a JSON-able dict.
 # Adapters live below; a missing module or a failing study becomes {"unavailable": reason}.
-STUDY_KEYS = ("winograd_accuracy", "fft_tightness", "mutation_score")
+STUDY_KEYS = ("winograd_accuracy", "fft_tightness", "mutation_score", "precision")
 
 
 # ---- building ---------------------------------------------------------------------------------
@@ -281,8 +281,15 @@ def _study_mutation_score(profile: str, **overrides) -> dict:
     }
 
 
+def _study_precision(profile: str, **overrides) -> dict:
+    """conv-oracle precision on the built-ins: the standard accumulation model each meets."""
+    from . import precision
+
+    return precision.study(profile, **overrides)
+
+
 STUDY_ADAPTERS = {"winograd_accuracy": _study_winograd_accuracy, "fft_tightness": _study_fft_tightness,
-                  "mutation_score": _study_mutation_score}
+                  "mutation_score": _study_mutation_score, "precision": _study_precision}
 
 
 def run_study(key: str, profile: str = "ci", overrides: dict | None = None) -> dict:
