@@ -12,13 +12,16 @@ model, strictest first (each a :class:`~conv_oracle.bounds.DirectSum` for the ca
 5. ``bf16-accumulation``: bfloat16 accumulation (inputs in bfloat16);
 6. ``none``.
 
+Each comes also as ``<model>/bias-after``, right after it: the same with y rounded to storage
+before the bias is added (and rounded again), as a library whose conv has no bias computes it.
+
 A model is *met* when every case it can bound is within its bound; a case where it has no
 finite bound (K u >= 1) does not decide it, and a model no case could decide is not met. The
 verdict is the first model met, per output and overall; the deciding cases are the worst case
 under the verdict's model and, for the next stricter model, the case that breaks it.
 
-The effective accumulation precision is fitted, not assumed: on the longest y and dw
-reductions (and dx), sampled output elements are re-summed sequentially (the order of a plain loop or a
+The effective accumulation precision is fitted, not assumed: on the longest positive-fill
+reductions of each output, sampled output elements are re-summed sequentially (the order of a plain loop or a
 register-blocked kernel, and the worst of the usual orders) in float64 rounded to p bits after
 every product and addition, then rounded to the storage dtype, for p = 4..32. The fitted p is
 where that emulation's RMS error (relative to sum|x||w|) meets the observed one. Below the
@@ -53,21 +56,29 @@ class StandardModel:
     label: str
     accumulate: str | None          # None: DirectSum's default (float32 for bf16/f16)
     inputs: str | None
+    bias: str = "before"            # "after": y rounded to storage, then b added (lax.conv has no bias)
 
     def model(self) -> B.DirectSum:
-        return B.DirectSum(accumulate=self.accumulate, inputs=self.inputs)
+        return B.DirectSum(accumulate=self.accumulate, inputs=self.inputs, bias=self.bias)
 
     def label_for(self, dtype: str) -> str:
-        return "exact float64 direct sum" if self.key == "float32" and dtype == "float64" else self.label
+        return ("exact float64 direct sum" + self.label[len("exact float32 direct sum"):]
+                if self.key.startswith("float32") and dtype == "float64" else self.label)
 
 
-STANDARD_MODELS = (
-    StandardModel("float32", "exact float32 direct sum", None, None),
-    StandardModel("tf32-inputs", "float32 accumulation of TF32-rounded inputs", "float32", "tfloat32"),
-    StandardModel("bf16-inputs", "float32 accumulation of bfloat16-rounded inputs", "float32", "bfloat16"),
-    StandardModel("f16-accumulation", "float16 accumulation", "float16", "float16"),
-    StandardModel("bf16-accumulation", "bfloat16 accumulation", "bfloat16", "bfloat16"),
+_BASE_MODELS = (
+    ("float32", "exact float32 direct sum", None, None),
+    ("tf32-inputs", "float32 accumulation of TF32-rounded inputs", "float32", "tfloat32"),
+    ("bf16-inputs", "float32 accumulation of bfloat16-rounded inputs", "float32", "bfloat16"),
+    ("f16-accumulation", "float16 accumulation", "float16", "float16"),
+    ("bf16-accumulation", "bfloat16 accumulation", "bfloat16", "bfloat16"),
 )
+#: Strictest first; each model also with the bias added after the output rounding (a second
+#: rounding of y only), just after it: a library whose conv has no bias adds it afterwards.
+STANDARD_MODELS = tuple(m for key, label, acc, inputs in _BASE_MODELS
+                        for m in (StandardModel(key, label, acc, inputs),
+                                  StandardModel(f"{key}/bias-after", f"{label}, bias added after the output rounding",
+                                                acc, inputs, "after")))
 NONE = "none"
 
 
@@ -166,7 +177,7 @@ def _round_bits(v: np.ndarray, bits: np.ndarray) -> np.ndarray:
 
 
 def _terms(spec: ConvSpec, a64, output: str, rng: np.random.Generator) -> tuple[np.ndarray, list]:
-    """Products of FIT_ELEMENTS sampled elements of y, dx or dw, (M, K) in summation order (bias
+    """Products of FIT_ELEMENTS sampled elements of y, dx, dw or db, (M, K) in summation order (bias
     last for y; taps no window reaches are exact zeros for dx), and the sampled indices. groups == 1."""
     (pt, pb), (pl, pr) = spec.padding
     xp = np.pad(a64.x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
@@ -174,7 +185,7 @@ def _terms(spec: ConvSpec, a64, output: str, rng: np.random.Generator) -> tuple[
     ho, wo = spec.out_hw
     win = np.lib.stride_tricks.sliding_window_view(xp, (dh * (spec.kh - 1) + 1, dw * (spec.kw - 1) + 1), (2, 3))
     win = win[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :ho, :wo]                 # (N, C, Ho, Wo, KH, KW)
-    shape = {"y": spec.y_shape, "dx": spec.x_shape, "dw": spec.w_shape}[output]
+    shape = {"y": spec.y_shape, "dx": spec.x_shape, "dw": spec.w_shape, "db": spec.b_shape}[output]
     flat = rng.choice(int(np.prod(shape)), size=min(FIT_ELEMENTS, int(np.prod(shape))), replace=False)
     index = [np.unravel_index(int(i), shape) for i in flat]
     rows = []
@@ -186,6 +197,8 @@ def _terms(spec: ConvSpec, a64, output: str, rng: np.random.Generator) -> tuple[
         elif output == "dw":
             f, c, kh, kw = idx
             rows.append((win[:, c, :, :, kh, kw] * a64.gy[:, f]).ravel())
+        elif output == "db":
+            rows.append(a64.gy[:, idx[0]].ravel())
         else:   # dx[n, c, h, w] = sum over (f, kh, kw) of gy[n, f, i, j] w[f, c, kh, kw] where the tap lands
             n, c, h, w = idx
             t = np.zeros((spec.f, spec.kh, spec.kw))
@@ -319,9 +332,9 @@ def _deciding(measures: list[CaseMeasure], verdict: str, impl: str) -> list[dict
 
 
 def _fit(kept, dtype: str) -> dict:
-    """Effective accumulation bits of y, dx and dw on their longest positive-fill reductions."""
+    """Effective accumulation bits of each output on its longest positive-fill reduction."""
     fits = {}
-    for o in ("y", "dx", "dw"):
+    for o in OUTPUTS:
         candidates = [k for k in kept if k[0].groups == 1 and k[1].fill == "positive" and o in k[1].rel_rms]
         if not candidates:
             continue
@@ -352,7 +365,9 @@ def markdown(report: dict) -> str:
     cpu, dnn = env.get("cpu") or {}, env.get("onednn") or {}
     lines = ["# Precision verdicts", "",
              "Which standard accumulation model each implementation meets on long reductions "
-             "(strictest first: " + "; ".join(f"`{m['key']}` {m['label']}" for m in report["models"]) + "; `none`).",
+             "(strictest first: " + "; ".join(f"`{m['key']}` {m['label']}" for m in report["models"]
+                                              if m["bias"] == "before") + "; `none`; each also as "
+             "`<model>/bias-after`, y rounded before the bias is added).",
              "Effective bits: the precision of a sequential accumulator (emulated on the same sampled elements, "
              "then rounded to storage) whose RMS error matches the observed one; `>=` means at the floor set by "
              "the output rounding.", "",

@@ -125,3 +125,9 @@ def test_declared_model_is_not_consulted():
     class Honest(SequentialSum):
         error_model = DirectSum(accumulate="float16", inputs="float16")
     assert precision.judge(Honest(), "float32", per_family=1).verdict == "f16-accumulation"
+
+
+def test_bias_added_after_the_rounding_is_named():
+    v = precision.judge(mutants.build("bias_after_rounding")(), "bfloat16", per_family=1)
+    assert v.per_output["y"] == "float32/bias-after", v.per_output
+    assert v.per_output["dx"] == v.per_output["dw"] == "float32"
