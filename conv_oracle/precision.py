@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from . import arguments
 from . import bounds as B
 from .cases import make_arrays
 from .compare import compare_output
@@ -442,9 +443,10 @@ def add_precision_parser(sub) -> None:
     p.add_argument("impl", nargs="+", help="entry-point names or module:attr")
     p.add_argument("--dtype", action="append", choices=sorted(DTYPES),
                    help="dtype tag (repeatable; default: each of bf16, f16, f32 the implementation declares)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the drawn long-reduction cases (default 0)")
-    p.add_argument("--per-family", type=int, default=2, help="specs per family of long reductions (default 2)")
-    p.add_argument("--out", help="write precision.json and precision.md to this directory")
+    p.add_argument("--seed", type=arguments.seed, default=0, help="seed of the drawn long-reduction cases (default 0)")
+    p.add_argument("--per-family", type=arguments.count(1), default=2,
+                   help="specs per family of long reductions (default 2)")
+    p.add_argument("--out", type=arguments.output_dir, help="write precision.json and precision.md to this directory")
     p.add_argument("--trusted", action="store_true", help="run the implementation in this process")
     p.add_argument("--timeout", type=float, default=None, help="seconds per case in the worker")
     p.set_defaults(func=cmd_precision)
@@ -459,11 +461,7 @@ def cmd_precision(args) -> int:
     from . import environment, registry
     from .runner import single_threaded
 
-    from .cli import UsageError
-
     console = Console(highlight=False)
-    if args.per_family < 1:
-        raise UsageError("--per-family must be at least 1")
     plugins = [registry.load(name) for name in args.impl]
     verdicts = []
     for plugin in plugins:

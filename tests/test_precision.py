@@ -1,13 +1,14 @@
 """The precision verdict (``conv-oracle precision``): the standard model an implementation meets
 and its fitted accumulation precision, on implementations whose arithmetic is known exactly."""
 import json
+import subprocess
+import sys
 
 import ml_dtypes
 import numpy as np
 import pytest
 
 from conv_oracle import Capabilities, ConvPlugin, DirectSum, mutants, precision, registry
-from conv_oracle.cli import main
 from conv_oracle.runner import run_case
 from conv_oracle.spec import ConvSpec
 
@@ -98,9 +99,15 @@ def test_fit_bits_reads_the_floor():
     assert precision.fit_bits(1.0, emulated) == (4.0, "<=")
 
 
-def test_cli_writes_the_report(tmp_path, capsys):
-    assert main(["precision", "loop", "--dtype", "bf16", "--per-family", "1", "--trusted",
-                 "--out", str(tmp_path)]) == 0
+def cli(*argv, cwd=None):
+    """The command line in its own process (main() switches this process's registry to isolated imports)."""
+    return subprocess.run([sys.executable, "-m", "conv_oracle.cli", *argv], capture_output=True, text=True,
+                          timeout=600, cwd=cwd)
+
+
+def test_cli_writes_the_report(tmp_path):
+    run = cli("precision", "loop", "--dtype", "bf16", "--per-family", "1", "--trusted", "--out", str(tmp_path))
+    assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads((tmp_path / "precision.json").read_text())
     assert report["schema"] == precision.SCHEMA and report["verdicts"][0]["verdict"] == "float32"
     assert report["environment"]["cpu"]["model"] and "isa" in report["environment"]["onednn"]
@@ -109,15 +116,13 @@ def test_cli_writes_the_report(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv", [["precision", "loop", "--per-family", "0"], ["precision", "no-such-impl"]])
-def test_cli_bad_input_is_one_line_and_exit_2(argv, capsys):
-    assert main(argv) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+def test_cli_bad_input_is_one_line_and_exit_2(argv):
+    run = cli(*argv)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
 def test_cli_unknown_dtype_is_a_usage_error():
-    with pytest.raises(SystemExit) as exc:
-        main(["precision", "loop", "--dtype", "f8"])
-    assert exc.value.code == 2
+    assert cli("precision", "loop", "--dtype", "f8").returncode == 2
 
 
 def test_declared_model_is_not_consulted():
