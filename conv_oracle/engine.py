@@ -241,6 +241,10 @@ def relation_case(plugin: ConvPlugin, name: str, spec, seed: int, executor=None,
     except ModelBoundError as exc:
         result.status, result.kind, result.detail = FAIL, "model", f"{result.impl}: {exc}"
         return result
+    except (ValueError, TypeError, IndexError) as exc:   # outputs of the wrong shape or type broke the relation
+        result.status, result.kind = FAIL, f"relation: {name}"
+        result.detail = f"the plugin's outputs do not fit the relation: {type(exc).__name__}: {exc}"
+        return result
     if any(not v.ok for v in result.verdicts):
         result.status, result.kind = FAIL, f"relation: {name}"
     return result

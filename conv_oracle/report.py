@@ -318,14 +318,17 @@ def _progress(enabled: bool | None):
 
 def build_conformance(impls: list[str] | None = None, profile: str = "ci", examples: int | None = None,
                       seed: int = 0, *, jax: bool = True, studies: bool | dict = True,
-                      progress: bool | None = None, trusted: bool = False) -> dict:
+                      progress: bool | None = None, trusted: bool = False, case_timeout: float | None = None,
+                      minutes: float | None = None, on_summary=None) -> dict:
     """Fuzz every implementation named (default: all registered) and return the report dict.
 
     ``studies``: True runs every study with its defaults, False none, a dict maps study keys
     to keyword arguments (studies missing from it are skipped). ``progress``: None shows a
     rich progress bar only on a terminal. Each plugin runs in an isolated worker (a hang, a
     crash or the memory limit ends its campaign at that case, and the report goes on to the next
-    plugin) unless ``trusted``."""
+    plugin) unless ``trusted``; ``case_timeout``: its seconds per case (default: the worker's).
+    ``minutes``: fuzz each for that long instead of a count. ``on_summary(name, summary)``: each
+    campaign's summary, its failing case records included (the frameworks report triages them)."""
     from . import environment, profiles, registry
     from .engine import run_campaign
     from .isolation import executor_for
@@ -374,10 +377,12 @@ def build_conformance(impls: list[str] | None = None, profile: str = "ci", examp
                     bar.update(task, advance=1, note=f"{counts['fail']} failing cases" if counts["fail"] else "")
 
                 try:   # no example database: the verdicts depend on profile and seed alone
-                    with executor_for(entry.plugin, trusted=trusted) as executor:
+                    with executor_for(entry.plugin, trusted=trusted, timeout=case_timeout) as executor:
                         summary = run_campaign(entry.plugin, profile=profile, examples=examples, seed=seed,
                                                jax_worker=worker, on_result=on_result, database=None,
-                                               executor=executor)
+                                               executor=executor, minutes=minutes)
+                    if on_summary is not None:
+                        on_summary(name, summary)
                 except Exception as exc:  # the harness itself crashed on this plugin: record, go on
                     d = _describe_plugin(entry)
                     d.update(status="error", error=f"{type(exc).__name__}: {exc}",

@@ -34,6 +34,10 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--trusted", action="store_true",
                    help="run the implementations in this process (faster; no protection from hangs or crashes)")
     p.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)   # the default now; kept for old scripts
+    p.add_argument("--frameworks", action="store_true",
+                   help="the framework candidates instead (each in its worker), with library versions, triage and "
+                        "reproduction scripts -> reports/frameworks.{json,md,html} and reports/frameworks/")
+    p.add_argument("--minutes", type=float, help="fuzz each implementation for this long instead of --examples")
     p.set_defaults(func=cmd_report)
     return p
 
@@ -48,15 +52,20 @@ def cmd_report(args) -> int:
     from . import config, registry
     from .report import build_conformance, write_conformance
 
+    if args.minutes is not None and not args.minutes > 0:
+        print("conv-oracle report: error: --minutes must be positive", file=sys.stderr)
+        return 2
     impls = args.impl or config.impls() or None
     for name in impls or ():
         if ":" not in name and name not in registry.names():
             where = "--impl" if args.impl else "CONV_ORACLE_IMPLS"
             raise registry.UnknownImplementationError(
                 f"{where}: unknown implementation {name!r}; known: {', '.join(registry.names())}")
+    if args.frameworks:
+        return cmd_frameworks_report(args, impls)
     console = Console(highlight=False, soft_wrap=True)   # replay lines stay whole, copyable
     report = build_conformance(impls, args.profile, args.examples, args.seed, trusted=args.trusted,
-                               jax=not args.no_jax, studies=not args.no_studies)
+                               jax=not args.no_jax, studies=not args.no_studies, minutes=args.minutes)
     paths = write_conformance(report, args.out)
     s = report["summary"]
     console.print(f"passing: {', '.join(s['passing']) or '-'}; failing: {', '.join(s['failing']) or '-'}; "
@@ -71,6 +80,32 @@ def cmd_report(args) -> int:
             console.print(f"[yellow]study {key} unavailable[/yellow]: {data['unavailable']}")
     console.print("wrote " + ", ".join(paths.values()))
     if s["failing"] or s["unavailable"]:
+        return 1
+    return 3 if s["disagreements"] else 0
+
+
+def cmd_frameworks_report(args, impls=None) -> int:
+    """``report --frameworks``: every framework candidate (or the selected ones). Exit 1 when a
+    candidate has a finding, 3 when only the oracles disagree, else 0; a candidate whose library
+    is not installed is listed with its install command, not counted as failing."""
+    from rich.console import Console
+
+    from .frameworks_report import build_frameworks, write_frameworks
+
+    console = Console(highlight=False)
+    report = build_frameworks(impls, args.profile, args.examples, args.seed, minutes=args.minutes,
+                              out_dir=args.out, jax=not args.no_jax)
+    paths = write_frameworks(report, args.out)
+    s = report["summary"]
+    console.print(f"passing: {', '.join(s['passing']) or '-'}; failing: {', '.join(s['failing']) or '-'}; "
+                  f"unavailable: {', '.join(s['unavailable']) or '-'}; {len(report['findings'])} findings, "
+                  f"{s['disagreements']} oracle disagreements; {report['run']['seconds']} s", markup=False)
+    for f in report["findings"]:
+        console.print(f"FINDING {f['candidate']} {f['descriptor']} ({f['kind']}, {f['outputs']}): "
+                      f"{f.get('category', '?')}; reproduction {f.get('script')} "
+                      f"(reproduced: {f.get('reproduced')})", markup=False, soft_wrap=True)
+    console.print("wrote " + ", ".join(paths.values()), markup=False)
+    if s["failing"]:
         return 1
     return 3 if s["disagreements"] else 0
 

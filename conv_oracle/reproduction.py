@@ -4,7 +4,8 @@ A script holds the failing case's arrays (exact bytes), the candidate's own ``ru
 (its source, which imports only the library and NumPy), a float64 direct-convolution
 reference written with NumPy (:func:`reference64`, copied too) and the bound the harness used.
 It imports nothing from conv-oracle, so it can go into a library's bug tracker as it is.
-Run it with ``python SCRIPT``: exit 1 and ``REPRODUCED`` when the finding shows, 0 when not.
+Run it with ``python SCRIPT``: exit 1 and ``REPRODUCED`` when the finding shows, 0 when not,
+2 when the library cannot be imported.
 """
 from __future__ import annotations
 
@@ -73,12 +74,17 @@ _HEADER = '''#!/usr/bin/env python3
 
 {body}
 
-Run: python {filename}   (exit 1 and REPRODUCED when the finding shows; needs only {needs} and NumPy)
+Run: python {filename}   (exit 1 and REPRODUCED when the finding shows, 0 when not, 2 without the
+library; needs only {needs} and NumPy)
 """
 import base64
+import os
 import sys
 
 import numpy as np
+
+ENVIRONMENT = {environment!r}   # the library settings the candidate declares, set before its import
+os.environ.update(ENVIRONMENT)
 
 '''
 
@@ -100,6 +106,9 @@ def main():
     print("case:", DESCRIPTOR)
     try:
         out = {run}(x, w, b, gy if backward else None, STRIDE, PADDING, DILATION, GROUPS{options})
+    except ImportError as exc:
+        print(f"cannot run: {{exc}} (install the library named above)")
+        return 2
     except Exception as exc:
         print(f"REPRODUCED: the library raised {{type(exc).__name__}}: {{exc}}")
         return 1
@@ -160,7 +169,7 @@ def script(plugin, spec: ConvSpec, arrays, backward: bool, bounds: dict, *, kind
     ])
     parts = [_HEADER.format(title=f"Reproduction: {plugin.name} {spec.descriptor()} ({kind})",
                             body=body,
-                            filename=filename, needs=needs)]
+                            filename=filename, needs=needs, environment=dict(plugin.environment))]
     parts.append(_ARRAY_HELPER)
     parts += [textwrap.dedent(f) + "\n" for f in functions]
     parts.append("\n" + textwrap.dedent(inspect.getsource(reference64)) + "\n")

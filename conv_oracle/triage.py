@@ -65,6 +65,8 @@ def looser_models(dtype: str) -> list[tuple[str, B.ErrorModel]]:
 def triage(plugin: ConvPlugin, result, executor=None) -> Triage:
     """Classify one failing ``CaseResult`` of ``plugin`` (``executor``: the worker to re-run it in)."""
     kind, detail = result.kind, result.detail or ""
+    if kind.startswith("relation") and detail.split(" ", 1)[0] in ("raised", "not-supported"):
+        kind = "raised"   # a relation's call failed: judged as that failure (its detail names it)
     if kind in ("crashed", "hang", "memory-limit"):
         return Triage(LIBRARY_BUG, f"{kind}: {detail.splitlines()[0] if detail else kind} (contained by the worker)")
     if kind == "raised":
@@ -84,6 +86,11 @@ def triage(plugin: ConvPlugin, result, executor=None) -> Triage:
                       + "; ".join(v.message() for v in result.verdicts if not v.ok))
     if kind == "bound":
         return _triage_bound(plugin, result, executor)
+    if kind.startswith("relation") and "do not fit the relation" in detail:
+        return Triage(SEMANTIC, f"{kind}: {detail}")
+    if kind.startswith("relation"):
+        return Triage(LIBRARY_BUG, f"an oracle-free relation is violated ({kind}): "
+                      + ("; ".join(v.message() for v in result.verdicts if not v.ok) or detail))
     return Triage(LIBRARY_BUG, f"{kind}: {detail}")
 
 

@@ -1,0 +1,252 @@
+"""The frameworks report: the conformance report of every available framework candidate,
+plus what a finding in someone else's library needs.
+
+``build_frameworks`` is a thin layer over :func:`conv_oracle.report.build_conformance`: the
+same campaigns, matrix, statistics and failure sections, with each candidate run in its own
+worker process (its declared library settings applied before import, crashes contained).
+On top it adds, per candidate, the library's versions and settings as seen in a process of
+its own, the machine (CPU model, ISA flags, oneDNN ISA), and per finding its triage
+(:mod:`conv_oracle.triage`) and a standalone reproduction script (:mod:`conv_oracle.reproduction`)
+written next to the report in ``frameworks/``, run once to confirm that it reproduces.
+Rendering reuses the conformance renderers; the extra sections are tables of the same kind.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+from . import registry
+from .report import _impl_rows, atomic_write, html_table, md_table, render_html, render_markdown
+
+SCHEMA = "conv-oracle/frameworks/1"
+SCRIPTS = "frameworks"                       # directory of the reproduction scripts, under the report's
+DEFAULT_CASE_TIMEOUT_S = 300.0               # per case in a candidate's worker: first compiles are slow
+REPRODUCTION_TIMEOUT_S = 300.0
+
+
+# ---- per candidate, in a process of its own ------------------------------------------------------
+def describe_candidate(name: str, timeout: float = 300.0) -> dict:
+    """Versions and library settings of a candidate, from a fresh interpreter that applies its
+    declared environment first (the settings a report states are those its worker had)."""
+    try:
+        run = subprocess.run([sys.executable, "-m", "conv_oracle.frameworks_report", "--describe", name],
+                             capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"describing {name} took over {timeout:g} s"}
+    try:
+        return json.loads(run.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": f"exit {run.returncode}: {(run.stderr or run.stdout).strip()[-500:]}"}
+
+
+def _describe_here(name: str) -> dict:
+    from .isolation import prepare_library
+
+    entry = registry.entry(name)
+    if entry.plugin is None:
+        return {"unavailable": entry.error, "install": entry.install}
+    plugin = entry.plugin
+    prepare_library(plugin)
+    out = {"versions": plugin.versions(), "environment": dict(plugin.environment)}
+    settings = getattr(plugin, "library_settings", None)
+    if settings is not None:
+        try:
+            out["settings"] = settings()
+        except Exception as exc:
+            out["settings"] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
+# ---- findings ------------------------------------------------------------------------------------
+def _script_name(candidate: str, index: int) -> str:
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', candidate)}-{index}.py"
+
+
+def _machine_line(env: dict) -> str:
+    c, d = env.get("cpu") or {}, env.get("onednn") or {}
+    return (f"{c.get('model', '?')} [{' '.join(c.get('isa', []))}], oneDNN ISA {d.get('isa') or '?'}, "
+            f"{env.get('platform', '?')}")
+
+
+def triage_findings(name: str, summary, entry: dict, out_dir: str, env: dict, versions: dict,
+                    timeout: float = DEFAULT_CASE_TIMEOUT_S) -> None:
+    """Triage each failure of ``entry`` (the report's record of ``summary``), write its standalone
+    reproduction under ``out_dir/frameworks/`` and run it once; results go into the failure dicts."""
+    from . import bounds as B
+    from .isolation import IsolatedExecutor
+    from .reproduction import script
+    from .spec import ConvSpec
+    from .triage import evidence, triage
+
+    plugin = registry.load(name)
+    with IsolatedExecutor(name, timeout=timeout) as executor:
+        for index, (result, failure) in enumerate(zip(summary.failures, entry["failures"]), start=1):
+            verdict = triage(plugin, result, executor)
+            failure["triage"] = verdict.to_dict()
+            if not hasattr(plugin, "standalone"):
+                failure["reproduction"] = {"script": None, "reproduced": None,
+                                           "output": "the plugin has no standalone functions: replay with "
+                                                     + result.replay()}
+                continue
+            # a relation finding's script checks its case against the float64 reference: that shows a
+            # call that fails or a wrong shape; a violation in the numbers alone may not reproduce there
+            spec = ConvSpec.parse(result.descriptor)
+            backward = any(v.output != "y" for v in result.verdicts) or (
+                not result.verdicts and not plugin.capabilities.backward_reasons(spec))
+            ev = evidence(plugin, spec, result.seed, result.fill, backward, executor)
+            try:
+                limits = B.total_bounds(plugin.error_model, ev.ctx, result.fill)
+            except B.ModelBoundError:
+                limits = {}
+            checked = [v.output for v in result.verdicts] or (list(ev.ctx.outputs) if backward else ["y"])
+            filename = _script_name(name, index)
+            path = os.path.join(out_dir, SCRIPTS, filename)
+            atomic_write(path, script(plugin, spec, ev.arrays, backward, {o: limits[o] for o in checked if o in limits},
+                                      kind=result.kind, triage=f"{verdict.category}: {verdict.reason}",
+                                      versions=versions, environment=_machine_line(env), filename=filename))
+            os.chmod(path, 0o755)
+            failure["reproduction"] = {"script": os.path.join(SCRIPTS, filename), **run_reproduction(path)}
+
+
+def run_reproduction(path: str, timeout: float = REPRODUCTION_TIMEOUT_S) -> dict:
+    """Run a reproduction script in a fresh interpreter: reproduced when it exits 1 saying so, or
+    when the library kills it (a crash reproduces as a signal)."""
+    try:
+        run = subprocess.run([sys.executable, path], capture_output=True, text=True, timeout=timeout,
+                             cwd=os.path.dirname(path) or ".")
+    except subprocess.TimeoutExpired:
+        return {"reproduced": True, "output": f"the script did not finish within {timeout:g} s (a hang reproduces)"}
+    text = (run.stdout + run.stderr).strip()
+    reproduced = (run.returncode == 1 and "REPRODUCED" in run.stdout) or run.returncode < 0
+    return {"reproduced": reproduced, "exit": run.returncode, "output": text[-1500:]}
+
+
+# ---- building ------------------------------------------------------------------------------------
+def build_frameworks(impls: list[str] | None = None, profile: str = "dev", examples: int | None = None,
+                     seed: int = 0, *, minutes: float | None = None, out_dir: str = "reports",
+                     jax: bool = True, progress: bool | None = None,
+                     timeout: float = DEFAULT_CASE_TIMEOUT_S) -> dict:
+    """Check every framework candidate (default: all registered, available or not) and return the
+    report dict; reproduction scripts are written under ``out_dir/frameworks/`` as it goes."""
+    from .report import build_conformance
+
+    names = list(impls) if impls else registry.family_names("framework")
+    started = time.perf_counter()
+    summaries = {}
+    report = build_conformance(names, profile, examples, seed, jax=jax, studies=False, progress=progress,
+                               case_timeout=timeout, minutes=minutes,
+                               on_summary=lambda name, summary: summaries.__setitem__(name, summary))
+    report["schema"] = SCHEMA
+    for old in _stale_scripts(out_dir, names):
+        os.unlink(old)
+    env = report["environment"]
+    for name, entry in zip(names, report["implementations"]):   # one entry per name, in order
+        entry["library"] = describe_candidate(name) if "matrix" in entry else {}
+        if name in summaries and entry.get("failures"):
+            triage_findings(name, summaries[name], entry, out_dir, env,
+                            entry["library"].get("versions", {}), timeout=timeout)
+    report["run"]["minutes"] = minutes
+    report["run"]["seconds"] = round(time.perf_counter() - started, 2)
+    report["findings"] = [{"candidate": e["name"], "descriptor": f["descriptor"], "kind": f["kind"],
+                           "outputs": f["outputs"], **{k: v for k, v in f.get("triage", {}).items()},
+                           "script": (f.get("reproduction") or {}).get("script"),
+                           "reproduced": (f.get("reproduction") or {}).get("reproduced")}
+                          for e in _impl_rows(report) for f in e["failures"]]
+    return report
+
+
+def _stale_scripts(out_dir: str, names: list[str]) -> list[str]:
+    """Reproduction scripts of the candidates being checked again (their findings are rebuilt)."""
+    return [p for n in names for p in glob.glob(os.path.join(out_dir, SCRIPTS, f"{re.sub(r'[^A-Za-z0-9_-]', '_', n)}-*.py"))]
+
+
+# ---- rendering: the conformance renderers, plus the candidates and findings tables ----------------
+def _candidate_rows(report: dict) -> list[list]:
+    rows = []
+    for e in report["implementations"]:
+        lib = e.get("library") or {}
+        versions = ", ".join(f"{k} {v}" for k, v in (lib.get("versions") or {}).items()) or "-"
+        settings = ", ".join(f"{k}={v}" for k, v in {**(lib.get("environment") or {}),
+                                                     **(lib.get("settings") or {})}.items()) or "-"
+        if "matrix" not in e:
+            rows.append([e["name"], versions, "-", "-", e["status"], e.get("error") or "", "-"])
+            continue
+        result = e["status"]
+        rows.append([e["name"], versions, e["capabilities"], e["examples"], result,
+                     f"{len(e['failures'])}" + (f" ({', '.join(sorted({f.get('triage', {}).get('category', '?') for f in e['failures']}))})"
+                                                if e["failures"] else ""), settings])
+    return rows
+
+
+CANDIDATE_HEADER = ["candidate", "library versions", "capabilities", "examples", "result", "findings",
+                    "settings (in its worker)"]
+FINDING_HEADER = ["candidate", "descriptor", "kind", "outputs", "triage", "reason", "reproduction", "reproduced"]
+
+
+def _finding_rows(report: dict) -> list[list]:
+    return [[f["candidate"], f["descriptor"], f["kind"], f["outputs"], f.get("category", "-"), f.get("reason", "-"),
+             f.get("script") or "-", {True: "yes", False: "NO", None: "-"}[f.get("reproduced")]]
+            for f in report.get("findings", [])]
+
+
+def _machine_rows(env: dict) -> list[list]:
+    c, d = env.get("cpu") or {}, env.get("onednn") or {}
+    return [["CPU", c.get("model", "?")], ["ISA flags", " ".join(c.get("isa", [])) or "-"],
+            ["torch CPU capability", d.get("cpu_capability", "?")], ["oneDNN", d.get("version") or "?"],
+            ["oneDNN ISA", d.get("isa") or "?"],
+            ["oneDNN kernels (small conv)", ", ".join(f"{k}: {v}" for k, v in (d.get("kernels") or {}).items()) or "-"]]
+
+
+def _intro(report: dict) -> str:
+    run = report["run"]
+    budget = f"{run['minutes']:g} min per candidate" if run.get("minutes") else f"{run['examples_per_impl']} examples per candidate"
+    return (f"Framework candidates: the conv2d of real libraries, each run in its own worker with its declared "
+            f"library settings. Profile {run['profile']}, seed {run['seed']}, {budget}. Every finding is triaged "
+            f"(library bug, precision property, semantic difference, adapter limitation) and has a standalone "
+            f"reproduction script (the library and NumPy only, float64 reference) in `{SCRIPTS}/`.")
+
+
+def render_frameworks_markdown(report: dict) -> str:
+    body = render_markdown(report).replace("# conv-oracle conformance report", "# conv-oracle frameworks report", 1)
+    extra = ["## Candidates", "", _intro(report), "", md_table(CANDIDATE_HEADER, _candidate_rows(report)), "",
+             "## Findings, triaged", ""]
+    extra += [md_table(FINDING_HEADER, _finding_rows(report)) if report.get("findings") else "None.", ""]
+    extra += ["## Machine", "", md_table(["what", "value"], _machine_rows(report["environment"])), ""]
+    marker = "## Implementations"
+    return body.replace(marker, "\n".join(extra) + "\n" + marker, 1)
+
+
+def render_frameworks_html(report: dict) -> str:
+    body = render_html(report).replace("conv-oracle conformance report", "conv-oracle frameworks report")
+    classes = [[None, None, None, None, "pass" if r[4] == "pass" else "fail", None, None]
+               for r in _candidate_rows(report)]
+    extra = [f"<h2 id=\"candidates\">Candidates</h2><p>{_intro(report)}</p>",
+             html_table(CANDIDATE_HEADER, _candidate_rows(report), classes),
+             "<h2 id=\"findings\">Findings, triaged</h2>",
+             html_table(FINDING_HEADER, _finding_rows(report)) if report.get("findings") else "<p>None.</p>",
+             "<h2 id=\"machine\">Machine</h2>", html_table(["what", "value"], _machine_rows(report["environment"]))]
+    marker = "<h2 id=\"implementations\">"
+    return body.replace(marker, "\n".join(extra) + "\n" + marker, 1)
+
+
+def write_frameworks(report: dict, out_dir: str = "reports") -> dict[str, str]:
+    texts = {"json": json.dumps(report, indent=1, allow_nan=False) + "\n",
+             "md": render_frameworks_markdown(report), "html": render_frameworks_html(report)}
+    paths = {}
+    for ext, text in texts.items():
+        paths[ext] = os.path.join(out_dir, f"frameworks.{ext}")
+        atomic_write(paths[ext], text)
+    return paths
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--describe"] and len(sys.argv) == 3:
+        print(json.dumps(_describe_here(sys.argv[2]), default=str))
+        sys.exit(0)
+    print("usage: python -m conv_oracle.frameworks_report --describe NAME", file=sys.stderr)
+    sys.exit(2)

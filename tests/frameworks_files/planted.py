@@ -1,0 +1,67 @@
+"""Planted "libraries" with known faults, for the triage and the reproduction scripts: each
+``run_*`` is NumPy only, as a real candidate's is (it is copied into the scripts)."""
+from conv_oracle import Capabilities, DirectSum
+
+from impls.frameworks.base import FrameworkPlugin
+
+
+def run_planted(x, w, b, gy, stride, padding, dilation, groups, *, fault=""):
+    """A direct conv2d (forward only) with one planted fault."""
+    import numpy as np
+
+    if fault == "not-implemented" and tuple(dilation) != (1, 1):
+        raise NotImplementedError("dilation is not implemented")
+    (pt, pb), (pl, pr) = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    f, cg, kh, kw = w.shape
+    fg = f // groups
+    (sh, sw), (dh, dw) = stride, dilation
+    ho, wo = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1, (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    if fault == "bfloat16-inputs":   # x and w rounded to bfloat16 (nearest even) before a float32 sum
+        def bf16(a):
+            bits = a.astype(np.float32).view(np.uint32)
+            return ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
+        xp, w = bf16(xp), bf16(w)
+    acc = x.dtype
+    y = np.zeros((x.shape[0], f, ho, wo), dtype=acc)
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                tap = xp[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+                for c in range(cg):   # one product at a time, summed in the accumulation dtype
+                    y[:, g * fg:(g + 1) * fg] += (tap[:, c, None] * w[None, g * fg:(g + 1) * fg, c, i, j, None, None]).astype(acc)
+    y = y.astype(x.dtype)
+    if b is not None and fault != "drops-bias":
+        y += b[None, :, None, None]
+    if fault == "crops-output":
+        y = y[:, :, :-1]
+    return {"y": y}
+
+
+class Planted(FrameworkPlugin):
+    description = "a planted fault in a NumPy direct convolution"
+    run = run_planted
+    standalone = (run_planted,)
+    capabilities = Capabilities(dtypes=("float32",), backward=False, max_stride=1)
+    error_model = DirectSum()
+
+
+class BFloat16Inputs(Planted):
+    name = "planted-bf16-inputs"
+    options = {"fault": "bfloat16-inputs"}
+
+
+class DropsBias(Planted):
+    name = "planted-drops-bias"
+    capabilities = Capabilities(dtypes=("float32",), backward=False, max_stride=1, bias_required=True)
+    options = {"fault": "drops-bias"}
+
+
+class CropsOutput(Planted):
+    name = "planted-crops-output"
+    options = {"fault": "crops-output"}
+
+
+class NotImplementedDilation(Planted):
+    name = "planted-not-implemented"
+    options = {"fault": "not-implemented"}
