@@ -42,16 +42,27 @@ class Triage:
 
 def looser_models(dtype: str) -> list[tuple[str, B.ErrorModel]]:
     """The standard models a library's conv may follow instead of the declared one, strictest
-    first (each is a DirectSum declaration; those this bounds module cannot express are left out)."""
+    first (each a DirectSum declaration; those this bounds module cannot express are left out).
+    Fast paths flush subnormals (oneDNN's bf16 kernels), add the bias after the output rounding,
+    round float32 inputs to TF32 or bfloat16, or accumulate in a narrower type."""
+    flushed = dict(flush_subnormals=True)
+    low = [("subnormals flushed to zero", flushed),
+           ("bias added after the output rounding", dict(bias="after")),
+           ("bias added after the output rounding, subnormals flushed", dict(bias="after", **flushed))]
     ladder = {
-        "float32": [("float32 accumulation of inputs rounded to TF32", dict(inputs="tfloat32")),
+        "float32": [("subnormals flushed to zero", flushed),
+                    ("float32 accumulation of inputs rounded to TF32", dict(inputs="tfloat32")),
                     ("float32 accumulation of inputs rounded to bfloat16", dict(inputs="bfloat16")),
+                    ("float32 accumulation of inputs rounded to bfloat16, subnormals flushed",
+                     dict(inputs="bfloat16", **flushed)),
                     ("float16 accumulation", dict(accumulate="float16")),
                     ("bfloat16 accumulation", dict(accumulate="bfloat16"))],
-        "float16": [("float16 accumulation (the storage type)", dict(accumulate="float16")),
-                    ("bfloat16 accumulation", dict(accumulate="bfloat16"))],
-        "bfloat16": [("bfloat16 accumulation (the storage type)", dict(accumulate="bfloat16"))],
-        "float64": [("float32 accumulation", dict(accumulate="float32"))],
+        "float16": low + [("float16 accumulation (the storage type)", dict(accumulate="float16")),
+                          ("float16 accumulation, subnormals flushed", dict(accumulate="float16", **flushed)),
+                          ("bfloat16 accumulation", dict(accumulate="bfloat16"))],
+        "bfloat16": low + [("bfloat16 accumulation (the storage type)", dict(accumulate="bfloat16")),
+                           ("bfloat16 accumulation, subnormals flushed", dict(accumulate="bfloat16", **flushed))],
+        "float64": [("subnormals flushed to zero", flushed), ("float32 accumulation", dict(accumulate="float32"))],
     }.get(dtype, [])
     out = []
     for name, declaration in ladder:
@@ -153,5 +164,14 @@ def _triage_bound(plugin: ConvPlugin, result, executor) -> Triage:
         if met is None:
             vacuous.append(name)
     note = f"; {', '.join(vacuous)} gives no finite bound here (K u >= 1)" if vacuous else ""
+    if _has_subnormal_inputs(ev):
+        note += ("; the case has subnormal inputs: consistent with denormals-are-zero (DAZ) on inputs, "
+                 "which no standard model here allows")
     return Triage(LIBRARY_BUG, f"{what}; outside every standard model "
                                f"({', '.join(n for n, _ in ladder) or 'none known'}){note}")
+
+
+def _has_subnormal_inputs(ev: Evidence) -> bool:
+    tiny = 2.0 ** B.FORMATS[ev.spec.dtype][1]          # the smallest normal of the case's dtype
+    return any(a is not None and bool(((a != 0) & (np.abs(a) < tiny)).any())
+               for a in (ev.ctx.x, ev.ctx.w, ev.ctx.b, ev.ctx.gy))

@@ -60,5 +60,4 @@ class OpenCVFilter2D(FrameworkPlugin):
     def library_settings(self) -> dict:
         import cv2
 
-        return {"threads": cv2.getNumThreads(), "simd": cv2.checkHardwareSupport(cv2.CPU_AVX2) and "AVX2" or "?",
-                "optimized": cv2.useOptimized()}
+        return {"threads": cv2.getNumThreads(), "optimized": cv2.useOptimized()}
