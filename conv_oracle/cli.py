@@ -20,6 +20,7 @@ from .cases import FILLS
 from .profiles import PROFILES
 from .relations import RELATIONS
 from .spec import ConvSpec, SpecError
+from .strategies import describe_draws
 
 console = Console(highlight=False)
 
@@ -176,6 +177,7 @@ def cmd_check(args) -> int:
 
     say("environment: " + environment.one_line(environment.describe(jax_settings)))
     console.print(_summary_table(summary))
+    say(describe_draws(summary.profile, summary.families))
     refused = sum(r.status == "refused" for r in summary.results)
     console.print(f"declared-unsupported cases offered: {summary.honesty_examples}, refused cleanly: {refused}")
     relations = summary.relation_examples

@@ -8,7 +8,7 @@ exiting with code 2. :func:`check_all` validates every variable that is set, up 
 |---|---|---|
 | ``CONV_ORACLE_PROFILE`` | Hypothesis profile of the test suite (ci, dev, thorough) | dev |
 | ``CONV_ORACLE_IMPLS`` | comma-separated implementations for the tests and ``report`` | all registered |
-| ``CONV_ORACLE_MAX_ELEMENTS`` | work budget: elements of x + w + y per drawn case | 3000 |
+| ``CONV_ORACLE_MAX_ELEMENTS`` | work budget: elements of x + w + y per drawn case | the profile's (``profiles.MAX_ELEMENTS``) |
 | ``CONV_ORACLE_DB`` | Hypothesis example database directory | .hypothesis/examples |
 | ``CONV_ORACLE_CACHE`` | cache directory (JAX compilations under ``jax/``) | .cache |
 | ``CONV_ORACLE_SINGLE_CORE`` | set to 1 by ``bench --single-core`` in its pinned re-run | unset |
@@ -67,10 +67,10 @@ def impls() -> list[str]:
     return [n.strip() for n in raw.split(",") if n.strip()]
 
 
-def max_elements() -> int:
+def max_elements(default: int = DEFAULT_MAX_ELEMENTS) -> int:
     raw = _raw("CONV_ORACLE_MAX_ELEMENTS")
     if raw is None:
-        return DEFAULT_MAX_ELEMENTS
+        return default
     try:
         return parse_count(raw, "CONV_ORACLE_MAX_ELEMENTS", MIN_MAX_ELEMENTS)
     except ValueError as exc:

@@ -32,7 +32,7 @@ from .relations import RELATIONS, Calls, RelationError, applies, spec_applies
 from .runner import (CRASHED, DISAGREE, FAIL, HANG, HONESTY, MEMORY, ORACLE, PASS, RELATION, SKIPPED_NONFINITE,
                      CaseResult, CrossCheck, Disagreement, plugin_name, run_case, single_threaded)
 from .strategies import cases as case_strategy
-from .strategies import fills, seeds, specs
+from .strategies import family_examples, family_shares, fills, seeds, specs
 
 # Verdicts of a campaign. Only PASSED is good.
 PASSED, FAILED, INSUFFICIENT = "pass", "fail", "insufficient"
@@ -113,6 +113,7 @@ class CampaignSummary:
     calls: int = 0                         # test-function calls, shrinking included
     shrink_calls: int = 0                  # calls after a search's first failure (shrinking, replays)
     reused: int = 0                        # records restored by --resume instead of run
+    families: dict[str, int] = field(default_factory=dict)   # declared-supported cases per spec family
     stopped_by: str = ""                   # a fatal fault's kind, when it ended the campaign early
     seconds: float = 0.0
     seconds_before_drain: float = 0.0
@@ -192,7 +193,7 @@ class CampaignSummary:
         """The run record of a JSONL stream: what the case records do not say."""
         return {"record": "run", "impl": self.impl, "profile": self.profile, "examples_asked": self.examples_asked,
                 "minutes": self.minutes, "seed": self.seed, "searches": self.searches, "skipped": self.skipped,
-                "calls": self.calls, "shrink_calls": self.shrink_calls, "reused": self.reused,
+                "calls": self.calls, "shrink_calls": self.shrink_calls, "reused": self.reused, "families": self.families,
                 "stopped_by": self.stopped_by,
                 "seconds": round(self.seconds, 3), "seconds_before_drain": round(self.seconds_before_drain, 3),
                 "verdict": self.verdict}
@@ -212,7 +213,7 @@ def summary_from_records(records: list[dict]) -> dict[str, CampaignSummary]:
         elif kind == "run":
             s = out.setdefault(impl, CampaignSummary(impl, ""))
             for k in ("profile", "examples_asked", "minutes", "seed", "searches", "skipped", "calls", "shrink_calls",
-                      "reused", "stopped_by", "seconds", "seconds_before_drain"):
+                      "reused", "families", "stopped_by", "seconds", "seconds_before_drain"):
                 if k in rec:
                     setattr(s, k, rec[k])
     for impl, by_key in cases.items():
@@ -318,10 +319,12 @@ class _Campaign:
         return relation_case(self.plugin, name, spec, case_seed, self.executor, self.calls)
 
     # ---- one Hypothesis search ----
-    def search(self, name: str, strategy, wanted: int, judge, key_of) -> None:
+    def search(self, name: str, strategy, wanted: int, judge, key_of, family: str = "") -> None:
         """Run one search of ``wanted`` examples (or until its deadline), recording every
-        distinct case and one :class:`Finding` per distinct failure."""
-        summary, deadline = self.summary, self.deadline_of(name)
+        distinct case and one :class:`Finding` per distinct failure. ``family``: a spec
+        family's part of the search (its share of the time budget, its own database key)."""
+        summary = self.summary
+        deadline = self.deadline_of(name, family_shares()[family] if family else 1.0)
         firsts: dict[str, CaseResult] = {}
 
         def check(case):
@@ -350,7 +353,7 @@ class _Campaign:
             run_one = given(strategy)(check)
             # one example database key per plugin and search: plugins never replay each other's examples
             run_one.hypothesis.inner_test._hypothesis_internal_add_digest = \
-                f"conv-oracle/{summary.impl}/{name}".encode()
+                f"conv-oracle/{summary.impl}/{name}{'/' + family if family else ''}".encode()
             if seed is None and deadline is None:
                 run_one = limits(run_one)
             elif self.database_when_seeded:    # @seed switches the database off; settings over it keep it
@@ -422,8 +425,8 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
     relations = [n for n in runnable if n.startswith(RELATION)]
     shares = {n: (0.6 if n == ORACLE else 0.1 if n == HONESTY else 0.3 / max(len(relations), 1)) for n in runnable}
 
-    def deadline_of(name):             # each search gets its share of the budget from when it starts
-        return time.monotonic() + shares[name] * minutes * 60 if minutes else None
+    def deadline_of(name, fraction=1.0):   # each search gets its share of the budget from when it starts
+        return time.monotonic() + shares[name] * fraction * minutes * 60 if minutes else None
 
     campaign = _Campaign(plugin, summary, cross=CrossCheck(jax_worker) if jax_worker is not None else None,
                          executor=executor, resume=resume, on_result=on_result,
@@ -447,9 +450,15 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
                     summary.skipped[name] = f"stopped at the plugin's first {summary.stopped_by} fault"
                     continue
                 summary.searches.append(name)
-                if name == ORACLE:
-                    campaign.search(name, case_strategy(caps, dtypes=dtypes), wanted, campaign.oracle_case,
-                                    lambda c: (ORACLE, "", c[0].descriptor(), c[1], c[2]))
+                if name == ORACLE:      # one search per spec family: the profile's stated shares hold exactly
+                    for family, count in family_examples(wanted).items():
+                        if stop_on_failure and summary.findings:
+                            break
+                        before = summary.examples
+                        campaign.search(name, case_strategy(caps, dtypes=dtypes, family=family), count,
+                                        campaign.oracle_case, lambda c: (ORACLE, "", c[0].descriptor(), c[1], c[2]),
+                                        family)
+                        summary.families[family] = summary.examples - before
                 elif name == HONESTY:
                     campaign.search(name, st.tuples(specs(caps, supported=False), seeds(), fills()),
                                     max(1, int(wanted * HONESTY_SHARE)), campaign.honesty_case,

@@ -110,6 +110,27 @@ PRECISION_MUTATIONS = [
 ]
 MUTATIONS += PRECISION_MUTATIONS
 
+# Dispatch bugs: a fast path for one configuration that is wrong there and only there, as in
+# libraries that special-case the common layers. The harness catches them only if its
+# everyday (ci) profile draws those layers: the realistic and boundary spec families.
+DISPATCH_MUTATIONS = [
+    Mutation("fast_3x3_s1_transposed_taps", "forward/dispatch",
+             "a 3x3 stride-1 dilation-1 fast path that reads the kernel taps transposed (w[..., j, i])",
+             "wg = w[cout]                                       # (F/g, C/g, KH, KW)\n            for i in range(ho):\n"
+             "                for j in range(wo):\n                    rows, cols = _window(spec, i, j)\n                    patch",
+             "wg = w[cout]\n"
+             "            if (spec.kh, spec.kw, spec.stride, spec.dilation) == (3, 3, (1, 1), (1, 1)):\n"
+             "                wg = wg.transpose(0, 1, 3, 2)\n"
+             "            for i in range(ho):\n"
+             "                for j in range(wo):\n                    rows, cols = _window(spec, i, j)\n                    patch"),
+    Mutation("blocked_c16_drops_last_channel", "forward/dispatch",
+             "a blocked-layout path taken from 16 input channels on that leaves out the last channel of each group",
+             "y[:, cout, i, j] = np.tensordot(patch, wg, axes=([1, 2, 3], [1, 2, 3]))",
+             "y[:, cout, i, j] = np.tensordot(patch[:, :-1] if spec.c >= 16 else patch,\n"
+             "                                                   wg[:, :-1] if spec.c >= 16 else wg, axes=([1, 2, 3], [1, 2, 3]))"),
+]
+MUTATIONS += DISPATCH_MUTATIONS
+
 # Correct implementations that only sum in another order: the harness must NOT flag them.
 SUMMATION_ORDER_VARIANTS = [
     Mutation("pairwise_sum", "forward", "numpy pairwise summation of the window products",

@@ -13,6 +13,20 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from . import config
 from .config import PROFILES
 EXAMPLES = {"ci": 60, "dev": 300, "thorough": 3000}
+# Work budget per drawn case, in elements of x + w + y (``CONV_ORACLE_MAX_ELEMENTS`` overrides
+# it). ci admits the layers of a small network: 16-33 channels, 3x3 kernels, images to ~16x16
+# (n1c33h16w16f33k3p1 is 26,697); dev and thorough reach 32-64 channels on larger images.
+MAX_ELEMENTS = {"ci": 30_000, "dev": 60_000, "thorough": 250_000}
+# Largest image side of a realistic layer (a boundary move may add one or two): direct loops
+# cost groups x output pixels, so ci stays at the ~16x16 of a small network's later stages.
+MAX_SIDE = {"ci": 16, "dev": 33, "thorough": 64}
+# Share of drawn specs from each generator family (conv_oracle.strategies); printed by pytest,
+# check and the report, and checked by tests/meta/test_strategies.py.
+FAMILY_SHARES = {
+    "ci": {"realistic": 0.4, "boundary": 0.3, "adversarial": 0.3},
+    "dev": {"realistic": 0.4, "boundary": 0.3, "adversarial": 0.3},
+    "thorough": {"realistic": 0.4, "boundary": 0.3, "adversarial": 0.3},
+}
 
 
 def database() -> DirectoryBasedExampleDatabase:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import settings
 
 from . import config as settings_from_env
-from . import profiles, registry
+from . import profiles, registry, strategies
 
 
 def pytest_addoption(parser):
@@ -61,6 +61,7 @@ def pytest_report_header(config):
         f"float32 matmul precision {t['float32_matmul_precision']}, tf32 cuda/cudnn "
         f"{t['cuda_matmul_allow_tf32']}/{t['cudnn_allow_tf32']}; jax {version('jax')} cross-check "
         f"(x64, precision HIGHEST, worker process)",
+        f"conv-oracle: {strategies.describe_draws()}",
     ]
 
 

@@ -33,6 +33,7 @@ import warnings
 from statistics import median
 
 from .profiles import import_independent_draws
+from .strategies import describe_draws
 from .spec import ConvSpec
 
 SCHEMA = "conv-oracle/conformance/1"
@@ -410,7 +411,7 @@ def build_conformance(impls: list[str] | None = None, profile: str = "ci", examp
         env["jax_oracle_error"] = jax_error
     run = {"profile": profile, "examples": examples, "examples_per_impl": expected, "seed": seed,
            "impls": names, "jax_cross_check": jax_settings is not None,
-           "seconds": round(time.perf_counter() - started, 2)}
+           "seconds": round(time.perf_counter() - started, 2), "spec_families": describe_draws(profile)}
     return assemble_conformance(entries, run, env, study_data, created)
 
 
@@ -584,7 +585,7 @@ def render_markdown(report: dict) -> str:
     out = ["# conv-oracle conformance report", "",
            f"Schema `{report['schema']}`, created {report['created']}. Profile **{run['profile']}**, "
            f"seed **{run['seed']}**, examples per implementation {run['examples_per_impl']}, "
-           f"{fmt(run['seconds'])} s. Correct means within the implementation's declared error bound of "
+           f"{fmt(run['seconds'])} s; {run.get('spec_families', 'spec families not recorded')}. Correct means within the implementation's declared error bound of "
            "the float64 torch oracle; JAX cross-checks the oracle.", "",
            f"**{len(summ['passing'])} passing**: {', '.join(summ['passing']) or '-'}; "
            f"**{len(summ['failing'])} failing**: {', '.join(summ['failing']) or '-'}; "
@@ -844,7 +845,7 @@ def render_html(report: dict) -> str:
          "<h1>conv-oracle conformance report</h1>",
          f"<p class=\"small\">Schema <code>{_h(report['schema'])}</code>, created {_h(report['created'])}. "
          f"Profile <b>{_h(run['profile'])}</b>, seed <b>{_h(run['seed'])}</b>, "
-         f"{_h(run['examples_per_impl'])} examples per implementation, {_h(fmt(run['seconds']))} s.</p>",
+         f"{_h(run['examples_per_impl'])} examples per implementation, {_h(fmt(run['seconds']))} s; {_h(run.get('spec_families', 'spec families not recorded'))}.</p>",
          "<p>Correct means within the implementation's declared error bound of the float64 torch oracle "
          "(JAX cross-checks the oracle). "
          f"<span class=\"pass\">{len(summ['passing'])} passing</span>: {_h(', '.join(summ['passing']) or '-')}; "

@@ -8,7 +8,9 @@ equivalent *canonical* problem whose shapes fall into a few buckets:
   batch, is convolved with the undilated kernel (a zero-inserted kernel costs up to 9x);
 * groups stay native (``feature_group_count``); channels are padded per group;
 * stride becomes a stride-1 output that is subsampled (and a zero-inserted cotangent);
-* N, channels, kernel and image are zero-padded up to bucket sizes, bottom/right only.
+* N, channels, kernel and image are zero-padded up to bucket sizes, bottom/right only
+  (large problems, like the realistic layers, to finer buckets; see :func:`buckets`);
+  groups too, with whole zero groups appended.
 
 Each rewrite only adds exact zeros, so the cropped result is the same mathematical
 quantity; the JAX answer is therefore also a metamorphic check of the torch oracle.
@@ -62,6 +64,56 @@ def _bucket(n: int, smallest: int, factor: int) -> int:
 
 
 KERNEL_BUCKETS = (5, 9, 17, 33, 65)  # zero taps appended; 5 covers the fuzzed sizes
+FINE_KERNEL_BUCKETS = (1, 3, 5, 7, 9, 17, 33, 65)
+# Multiply-adds (fwd) up to which a coarse bucket is used: cheap, and it serves many small
+# cases with one compilation. A larger problem, like a realistic layer (32 channels, 16x16),
+# would cost 100x its own work there; it gets a fine bucket (each size at most 2x, the image
+# side 1.5x) or reuses a compiled one that costs at most REUSE_FACTOR times that much.
+COARSE_MACS = 2_000_000
+REUSE_FACTOR = 4
+_compiled_keys: list[tuple[int, int, int, int, int]] = []     # in this process, in order
+
+
+def _fine_side(n: int) -> int:
+    """Smallest of 8, 12, 16, 24, 32, 48, ... (steps of 1.5x and 4/3x) that is >= n."""
+    size = 8
+    while size < n:
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+    return size
+
+
+def _macs(key) -> int:
+    gb, nb, cb, kb, sb = key
+    return nb * gb * cb * cb * kb * kb * (sb - kb + 1) ** 2
+
+
+def buckets(spec: ConvSpec) -> tuple[int, int, int, int, int]:
+    """(groups, batch, channels per group, kernel side, image side) of the canonical problem:
+    a compiled one that holds it at a bounded cost, else a new coarse or fine bucket."""
+    g, channels = spec.groups, max(spec.c, spec.f) // spec.groups
+    (pt, pb), (pl, pr) = spec.padding
+    (dh, dw) = spec.dilation
+    kernel, rows = max(spec.kh, spec.kw), spec.n * dh * dw      # polyphase: dh*dw phases along the batch
+    phase_h, phase_w = -(-(spec.h + pt + pb) // dh), -(-(spec.w + pl + pr) // dw)
+
+    def side(kb):                                             # image side needed with kb-tap kernels
+        return max(phase_h + kb - spec.kh, phase_w + kb - spec.kw)
+
+    def holds(key):
+        gb, nb, cb, kb, sb = key
+        return gb >= g and nb >= rows and cb >= channels and kb >= kernel and sb >= side(kb)
+
+    kb = next(k for k in FINE_KERNEL_BUCKETS if k >= kernel)
+    fine = (_bucket(g, 1, 2), _bucket(rows, 1, 2), _bucket(channels, 4, 2), kb, _fine_side(side(kb)))
+    limit = max(REUSE_FACTOR * _macs(fine), COARSE_MACS)
+    reusable = [key for key in _compiled_keys if holds(key) and _macs(key) <= limit]
+    if reusable:
+        return min(reusable, key=_macs)
+    kb = next(k for k in KERNEL_BUCKETS if k >= kernel)
+    coarse = (g, _bucket(rows, 4, 4), _bucket(channels, 4, 4), kb, _bucket(side(kb), 8, 2))
+    key = coarse if _macs(coarse) <= COARSE_MACS else fine
+    _compiled_keys.append(key)
+    return key
 
 
 @lru_cache(maxsize=None)
@@ -94,9 +146,7 @@ def reference(spec: ConvSpec, x, w, b, gy) -> dict:
     ho, wo = spec.out_hw
     phases = [(a, e) for a in range(dh) for e in range(dw)]    # polyphase split for dilation
 
-    nb, cb = _bucket(n * len(phases), 4, 4), _bucket(max(cg, fg), 4, 4)   # cb: channels per group
-    kb = next(k for k in KERNEL_BUCKETS if k >= max(spec.kh, spec.kw))
-    sb = _bucket(max(-(-hp // dh) + kb - spec.kh, -(-wp // dw) + kb - spec.kw), 8, 2)
+    gb, nb, cb, kb, sb = buckets(spec)                        # cb: channels per group; gb >= g groups
     ob = sb - kb + 1                                          # bucketed output size
 
     def per_group(a, size, count):                            # (.., g*count, ..) -> (.., g*size, ..)
@@ -115,20 +165,22 @@ def reference(spec: ConvSpec, x, w, b, gy) -> dict:
     xp[:, :, pt:pt + h, pl:pl + wd] = x
     gy_full = np.zeros((n, spec.f, hf, wf))                   # zero-inserted cotangent (stride)
     gy_full[:, :, ::sh, ::sw] = gy
-    xb = np.zeros((nb, g * cb, sb, sb))
-    gyb = np.zeros((nb, g * cb, ob, ob))
+    used = g * cb                                             # channels of the real groups; zero groups follow
+    xb = np.zeros((nb, gb * cb, sb, sb))
+    gyb = np.zeros((nb, gb * cb, ob, ob))
     for i, (a, e) in enumerate(phases):                       # phase (a, e) fills batch block i
         xa = xp[:, :, a::dh, e::dw]
-        xb[i * n:(i + 1) * n, :, :xa.shape[2], :xa.shape[3]] = per_group(xa, cb, cg)
+        xb[i * n:(i + 1) * n, :used, :xa.shape[2], :xa.shape[3]] = per_group(xa, cb, cg)
         ga = gy_full[:, :, a::dh, e::dw]
-        gyb[i * n:(i + 1) * n, :, :ga.shape[2], :ga.shape[3]] = per_group(ga, cb, fg)
-    wb = np.zeros((g * cb, cb, kb, kb))                       # kernel, zero taps appended
-    wb[:, :cg, :spec.kh, :spec.kw] = np.moveaxis(per_group(np.moveaxis(w, 0, 1), cb, fg), 1, 0)
-    bb = np.zeros(g * cb)
+        gyb[i * n:(i + 1) * n, :used, :ga.shape[2], :ga.shape[3]] = per_group(ga, cb, fg)
+    wb = np.zeros((gb * cb, cb, kb, kb))                      # kernel, zero taps appended
+    wb[:used, :cg, :spec.kh, :spec.kw] = np.moveaxis(per_group(np.moveaxis(w, 0, 1), cb, fg), 1, 0)
+    bb = np.zeros(gb * cb)
     if b is not None:
-        bb[:] = per_group(b[None], cb, fg)[0]
+        bb[:used] = per_group(b[None], cb, fg)[0]
 
-    yb, dxb, dwb, dbb = (np.asarray(a) for a in _compiled(g, (nb, cb, kb, sb))(xb, wb, bb, gyb))
+    yb, dxb, dwb, dbb = (np.asarray(a) for a in _compiled(gb, (nb, cb, kb, sb))(xb, wb, bb, gyb))
+    yb, dxb, dwb, dbb = yb[:, :used], dxb[:, :used], dwb[:used], dbb[:used]   # drop the zero groups
 
     y_full = np.empty((n, spec.f, hf, wf))
     dxp = np.empty((n, c, hp, wp))
