@@ -83,7 +83,7 @@ def _limit(declared: int | None, ours: int) -> int:
 def _choose(draw, options):
     """One of ``options`` (a sequence, smallest first: shrinks towards options[0]). An index
     from a cached ``st.integers`` strategy: a new ``sampled_from`` per draw costs ~0.1 ms."""
-    return options[draw(st.integers(0, len(options) - 1))] if len(options) > 1 else options[0]
+    return options[draw(st.integers(0, len(options) - 1))]
 
 
 def _adversarial(draw, capabilities: Capabilities | None = None, *, max_batch: int = 3, max_side: int = 9,
@@ -244,6 +244,9 @@ def _realistic(draw, caps: Capabilities, layers, budget: int, max_side: int,
     def fits(n, c, h, w, f, g):
         return _elements(n, c, h, w, f, g, kh, kw, stride, padding, dilation) <= budget
 
+    # Two channel draws for every layer (a fixed one is drawn from one option): Hypothesis
+    # shrinks shorter choice sequences first, so an unequal count would let a layer with
+    # fewer draws win over a smaller one.
     if layer.groups == "grouped":
         g = _choose(draw, GROUPS)
         cg = _pick(draw, tuple(k for k in PER_GROUP if fits(1, g * k, smallest, smallest, g * k, g)))
@@ -251,14 +254,11 @@ def _realistic(draw, caps: Capabilities, layers, budget: int, max_side: int,
             return None
         c = f = g * cg
     else:
-        if layer.stem:
-            c = 3
-        else:
-            c = _pick(draw, tuple(k for k in CHANNELS if fits(1, k, smallest, smallest, 1, 1)))
-            if c is None:
-                return None
+        c = _pick(draw, (3,) if layer.stem else tuple(k for k in CHANNELS if fits(1, k, smallest, smallest, 1, 1)))
+        if c is None:
+            return None
         if layer.groups == "depthwise":
-            g, f = c, c
+            g = f = _pick(draw, (c,))
         else:
             g = 1
             f = _pick(draw, tuple(k for k in CHANNELS if fits(1, c, smallest, smallest, k, 1)))
