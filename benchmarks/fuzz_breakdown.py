@@ -6,8 +6,8 @@ generation, the plugin, torch truth and magnitudes, error bounds, comparison, th
         --impl loop --profile dev --examples 300 [--max-elements 3000]
 
 Run from a tree (``PYTHONPATH``) whose runner has ``make_arrays``, ``execute``,
-``bound_context``, ``total_bounds``, ``compare_output`` and ``CrossCheck``: the phases are
-timed by wrapping those functions. One warm-up pass with the same seed first (JAX compiles,
+``bound_context``, ``total_bounds``, ``compare_output`` and ``CrossCheck``, and whose engine
+(or, before it, fuzz module) calls ``run_case``: the phases are timed by wrapping those. One warm-up pass with the same seed first (JAX compiles,
 Python warms up), then the timed pass; honesty search off, so every example is supported.
 """
 from __future__ import annotations
@@ -75,7 +75,11 @@ def main() -> None:
         runner.total_bounds = timed("bounds", runner.total_bounds)
         runner.compare_output = timed("comparison", runner.compare_output, case_only=True)
         runner.CrossCheck.submit = timed("JAX queue (submit)", runner.CrossCheck.submit)
-        run_case = fuzz_module.run_case
+        try:                           # the driver that calls run_case: the engine, or the old fuzz module
+            from conv_oracle import engine as driver
+        except ImportError:
+            driver = fuzz_module
+        run_case = driver.run_case
 
         def counted(plugin_, spec, seed, fill, **kw):
             drawn.append((spec, seed, fill))
@@ -85,7 +89,7 @@ def main() -> None:
             finally:
                 IN_CASE[0] = False
 
-        fuzz_module.run_case = timed("run_case", counted)
+        driver.run_case = timed("run_case", counted)
         summary = fuzz_module.fuzz(plugin, profile=args.profile, examples=args.examples, seed=args.seed,
                                    jax_worker=worker, honesty=False)
         n = len(drawn)

@@ -334,14 +334,12 @@ class CrossCheck:
         """The records whose JAX answer came in (all of them with ``wait``), verdict filled in."""
         if wait:
             self._send()
-        done, still = [], []
-        for item in self.pending:
-            result, truth, ctx, future, i = item
+        done = []
+        for result, truth, ctx, future, i in self.pending:    # one worker: batches finish in order
             if not (wait or future.done()):
-                still.append(item)
-                continue
+                break
             bad = oracle_disagreements(truth, future.result()[i], ctx)
             result.jax = {"status": DISAGREE if bad else AGREE, "verdicts": [v.to_dict() for v in bad]}
             done.append(result)
-        self.pending = still
+        del self.pending[:len(done)]
         return done

@@ -46,8 +46,8 @@ def test_every_boundary_move_is_reachable(move):
 
 
 @pytest.mark.parametrize("name,family,condition", [
-    ("3x3 s1 d1, 16-33 channels, 16x16", "realistic", lambda s: (s.kh, s.kw, s.stride, s.dilation)
-     == (3, 3, (1, 1), (1, 1)) and 16 <= s.c <= 33 and (s.h, s.w) == (16, 16)),
+    ("3x3 s1 d1, 16-33 channels, 12x12 to 16x16", "realistic", lambda s: (s.kh, s.kw, s.stride, s.dilation)
+     == (3, 3, (1, 1), (1, 1)) and 16 <= s.c <= 33 and 12 <= s.h == s.w <= 16),
     ("output width 1", "realistic", lambda s: s.out_hw[1] == 1 and s.c > 1),
     ("batch > 1 on a 3x3 layer", "realistic", lambda s: s.n > 1 and s.kh == 3),
     ("depthwise with 32 channels", "realistic", lambda s: s.groups == s.c == 32),
@@ -59,6 +59,12 @@ def test_every_boundary_move_is_reachable(move):
 def test_dispatch_configurations_fit_the_ci_budget(name, family, condition):
     drawn = _find(drawn_specs(family=family), lambda d: condition(d.spec))
     assert drawn.family == family and drawn.spec.elements <= max_elements_budget("ci")
+
+
+def test_the_ci_budget_admits_a_33_channel_3x3_layer_on_16x16():
+    from conv_oracle.spec import ConvSpec
+    assert ConvSpec.parse("n1c33h16w16f33k3p1").elements <= max_elements_budget("ci") <= 2 ** 15
+    assert profiles.MAX_SIDE["ci"] >= 16
 
 
 def test_family_examples_split_the_count_by_the_stated_shares():
