@@ -302,16 +302,12 @@ class Disagreement:
 
 
 class CrossCheck:
-    """Sends the cases' float64 inputs to the JAX worker without waiting, ``batch`` cases per
-    worker task (a task per case costs this process a wake-up and a GIL hand-over each); the
-    JAX verdict becomes the ``jax`` field of the case record when the answer is in
-    (:meth:`finished`)."""
+    """Sends each case's float64 inputs to the JAX worker without waiting; the JAX verdict
+    becomes the ``jax`` field of the case record when the answer is in (:meth:`finished`)."""
 
-    def __init__(self, worker, batch: int = 16):
+    def __init__(self, worker):
         self.worker = worker
-        self.batch = batch
-        self.queued = []             # (result, truth, ctx, arrays64) not sent yet
-        self.pending = []            # (result, truth, ctx, future of its batch, position in it)
+        self.pending = []
 
     def submit(self, result: CaseResult, arrays64: CaseArrays, truth, ctx) -> None:
         if result.fill == "nonfinite":
@@ -319,27 +315,20 @@ class CrossCheck:
             # NaN: its NaN/Inf pattern is not the direct convolution's, so it cannot judge these.
             result.jax = {"status": SKIPPED_NONFINITE, "verdicts": []}
             return
+        future = self.worker.submit(ctx.spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)
         result.jax = {"status": PENDING, "verdicts": []}
-        self.queued.append((result, truth, ctx, arrays64))
-        if len(self.queued) >= self.batch:
-            self._send()
-
-    def _send(self) -> None:
-        if self.queued:
-            future = self.worker.submit_many([(ctx.spec, a.x, a.w, a.b, a.gy) for _, _, ctx, a in self.queued])
-            self.pending += [(result, truth, ctx, future, i) for i, (result, truth, ctx, _) in enumerate(self.queued)]
-            self.queued = []
+        self.pending.append((result, truth, ctx, future))
 
     def finished(self, wait: bool = False) -> list[CaseResult]:
         """The records whose JAX answer came in (all of them with ``wait``), verdict filled in."""
-        if wait:
-            self._send()
-        done = []
-        for result, truth, ctx, future, i in self.pending:    # one worker: batches finish in order
+        done, still = [], []
+        for item in self.pending:
+            result, truth, ctx, future = item
             if not (wait or future.done()):
-                break
-            bad = oracle_disagreements(truth, future.result()[i], ctx)
+                still.append(item)
+                continue
+            bad = oracle_disagreements(truth, future.result(), ctx)
             result.jax = {"status": DISAGREE if bad else AGREE, "verdicts": [v.to_dict() for v in bad]}
             done.append(result)
-        del self.pending[:len(done)]
+        self.pending = still
         return done

@@ -68,9 +68,10 @@ FINE_KERNEL_BUCKETS = (1, 3, 5, 7, 9, 17, 33, 65)
 # Multiply-adds (fwd) up to which a coarse bucket is used: cheap, and it serves many small
 # cases with one compilation. A larger problem, like a realistic layer (32 channels, 16x16),
 # would cost 100x its own work there; it gets a fine bucket (each size at most 2x, the image
-# side 1.5x) or reuses a compiled one that costs at most REUSE_FACTOR times that much.
+# side 1.5x) or reuses a compiled one that costs at most REUSE_FACTOR times that much (a compilation,
+# 0.3-1 s, costs more than running a 16x larger problem).
 COARSE_MACS = 2_000_000
-REUSE_FACTOR = 4
+REUSE_FACTOR = 16
 _compiled_keys: list[tuple[int, int, int, int, int]] = []     # in this process, in order
 
 

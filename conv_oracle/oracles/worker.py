@@ -46,10 +46,6 @@ def _evaluate(descriptor: str, x, w, b, gy) -> dict:
     return jax_oracle.reference(ConvSpec.parse(descriptor), x, w, b, gy)
 
 
-def _evaluate_many(items: list) -> list[dict]:
-    return [_evaluate(*item) for item in items]
-
-
 def _settings() -> dict:
     from . import jax_oracle
 
@@ -68,10 +64,6 @@ class JaxWorker:
 
     def submit(self, spec: ConvSpec, x, w, b, gy) -> Future:
         return self._pool.submit(_evaluate, spec.descriptor(), x, w, b, gy)
-
-    def submit_many(self, cases: list) -> Future:
-        """One task for several (spec, x, w, b, gy): a Future of their answers, in order."""
-        return self._pool.submit(_evaluate_many, [(spec.descriptor(), *arrays) for spec, *arrays in cases])
 
     def settings(self) -> dict:
         if self._settings is None:
