@@ -205,8 +205,30 @@ def cmd_check(args) -> int:
     return EXIT_ORACLES if summary.disagreements else 0
 
 
+def cmd_output_mutants(args) -> int:
+    """``selftest --impl NAME``: the detection rate of the output mutants of any plugin."""
+    from . import output_mutants
+
+    plugin = registry.load(args.impl)
+    table = Table(title=f"{args.impl}: output mutants (profile {args.profile})")
+    for col in ("mutant", "perturbation", "verdict", "caught by", "examples", "evidence"):
+        table.add_column(col, overflow="fold")
+    found = output_mutants.detect(plugin, args.profile, on_result=lambda d: console.print(
+        f"{d.mutant}: {'detected by ' + d.check if d.detected else 'NOT DETECTED'} ({d.examples} examples)",
+        markup=False))
+    for d in found:
+        table.add_row(d.mutant, d.description, "[green]detected[/green]" if d.detected else "[red]missed[/red]",
+                      escape(d.check), str(d.examples), escape(d.evidence))
+    console.print(table)
+    say(f"{args.impl}: output-mutant detection rate {output_mutants.rate(found)}")
+    return 0 if all(d.detected for d in found) else EXIT_FAIL
+
+
 def cmd_selftest(args) -> int:
     from . import mutants, selftest
+
+    if args.impl:
+        return cmd_output_mutants(args)
 
     table = Table(title=f"harness mutation score (profile {args.profile})")
     for col in ("mutant", "area", "verdict", "killed by", "examples", "evidence"):
@@ -272,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     selftest = sub.add_parser("selftest", help="run the harness against planted bugs (mutation score)")
     selftest.add_argument("--profile", choices=PROFILES, default="ci")
     selftest.add_argument("--mutant", action="append", type=arguments.mutant, help="only this mutant (repeatable)")
+    selftest.add_argument("--impl", help="the output mutants of this implementation instead (any plugin)")
     selftest.set_defaults(func=cmd_selftest)
     from .report_cli import add_report_parser
 

@@ -16,11 +16,12 @@ A campaign that drew far fewer cases than it asked for is ``insufficient``, neve
 from __future__ import annotations
 
 import os
+import threading
 import time
 import unittest
 from dataclasses import dataclass, field
 
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -210,12 +211,17 @@ def summary_from_records(records: list[dict]) -> dict[str, CampaignSummary]:
             result = CaseResult.from_dict(rec)
             cases.setdefault(impl, {})[result.key] = result
             out.setdefault(impl, CampaignSummary(impl, ""))
-        elif kind == "run":
+        elif kind == "run":       # several run records of a plugin (a campaign's shards) add up
             s = out.setdefault(impl, CampaignSummary(impl, ""))
-            for k in ("profile", "examples_asked", "minutes", "seed", "searches", "skipped", "calls", "shrink_calls",
-                      "reused", "families", "stopped_by", "seconds", "seconds_before_drain"):
-                if k in rec:
+            for k in ("profile", "minutes", "seed", "stopped_by"):
+                if rec.get(k):
                     setattr(s, k, rec[k])
+            for k in ("examples_asked", "calls", "shrink_calls", "reused", "seconds", "seconds_before_drain"):
+                setattr(s, k, getattr(s, k) + (rec.get(k) or 0))
+            s.searches += [n for n in rec.get("searches", []) if n not in s.searches]
+            s.skipped.update(rec.get("skipped", {}))
+            for family, count in (rec.get("families") or {}).items():
+                s.families[family] = s.families.get(family, 0) + count
     for impl, by_key in cases.items():
         out[impl].results = sorted(by_key.values(), key=lambda r: r.index)
     for rec in records:
@@ -274,34 +280,47 @@ class _Campaign:
     """The state of one campaign: records by key, findings, the JAX cross-check."""
 
     def __init__(self, plugin, summary: CampaignSummary, *, cross, executor, resume, on_result, database,
-                 seed, deadline_of, database_when_seeded=False):
+                 seed, deadline_of, database_when_seeded=False, shrink=True):
         self.plugin, self.summary, self.cross, self.executor = plugin, summary, cross, executor
         self.resume = resume or {}
         self.on_result, self.database, self.seed = on_result, database, seed
         self.database_when_seeded = database_when_seeded    # an explicitly given database: seeded runs use it too
         self.deadline_of = deadline_of
+        self.phases = None if shrink else tuple(p for p in Phase if p != Phase.shrink)
         self.seen: dict[tuple, CaseResult] = {}
+        self.emitting = threading.Lock()
+        self.emit_error: BaseException | None = None
         self.calls = Calls(plugin, executor)
 
     def _record(self, result: CaseResult, restored: bool) -> None:
+        if self.emit_error is not None:     # a record handed over from the JAX thread could not be written
+            raise self.emit_error
         result.index = len(self.summary.results)
         self.seen[result.key] = result
         self.summary.results.append(result)
         if restored:
             self.summary.reused += 1
-        elif result.jax is None or result.jax.get("status") != "pending":
-            self._emit(result)
-        self.flush(wait=False)
+        elif not (self.cross is not None and self.cross.arm(result, self._emit_from_jax)):
+            self._emit(result)        # no JAX verdict to wait for (armed ones come from the worker's thread)
 
     def _emit(self, result: CaseResult) -> None:
         if self.on_result is not None:
-            self.on_result(result)
+            with self.emitting:       # JAX answers arrive on another thread
+                self.on_result(result)
+
+    def _emit_from_jax(self, result: CaseResult) -> None:
+        try:
+            self._emit(result)
+        except BaseException as exc:        # raised again on the main thread (the stream's error)
+            self.emit_error = exc
 
     def flush(self, wait: bool) -> None:
-        """Emit the records whose JAX verdict came in (all of them with ``wait``)."""
+        """Emit the records whose JAX verdict came in (wait for all of them with ``wait``)."""
         if self.cross is not None:
             for result in self.cross.finished(wait=wait):
                 self._emit(result)
+            if self.emit_error is not None:
+                raise self.emit_error
 
     # ---- judging one drawn case ----
     def oracle_case(self, case) -> CaseResult:
@@ -348,8 +367,10 @@ class _Campaign:
         batches = 0
         while True:
             seed = None if self.seed is None else self.seed + batches
+            options = {"phases": self.phases} if self.phases else {}
             limits = settings(max_examples=max(1, wanted), database=self.database,
-                              derandomize=settings().derandomize and deadline is None and self.database is None)
+                              derandomize=settings().derandomize and deadline is None and self.database is None,
+                              **options)
             run_one = given(strategy)(check)
             # one example database key per plugin and search: plugins never replay each other's examples
             run_one.hypothesis.inner_test._hypothesis_internal_add_digest = \
@@ -394,7 +415,8 @@ class _Campaign:
 def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: int | None = None,
                  minutes: float | None = None, seed: int | None = None, jax_worker=None, on_result=None,
                  on_record=None, searches=None, executor=None, resume: dict | None = None,
-                 database="profile", stop_on_failure: bool = False, dtypes=None) -> CampaignSummary:
+                 database="profile", stop_on_failure: bool = False, dtypes=None,
+                 shrink: bool = True) -> CampaignSummary:
     """Run one campaign over ``plugin`` and return its summary with every case record.
 
     ``profile``: Hypothesis profile to load (None: keep the loaded one). ``examples``: the
@@ -408,7 +430,8 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
     interrupted run, reused instead of run. ``database``: "profile" (the profile's, keyed per
     plugin and search), None, or an ExampleDatabase (used by seeded runs too: a campaign
     shard's shared database). ``dtypes``: draw declared-supported cases of these dtypes only.
-    ``stop_on_failure``: skip the later searches once one has failed (selftest)."""
+    ``stop_on_failure``: skip the later searches once one has failed (selftest). ``shrink``:
+    False reports failures as first found (selftest asks only whether a bug is caught)."""
     if profile is not None:
         profiles.load(profile)
     current = settings()
@@ -431,7 +454,8 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
     campaign = _Campaign(plugin, summary, cross=CrossCheck(jax_worker) if jax_worker is not None else None,
                          executor=executor, resume=resume, on_result=on_result,
                          database=current.database if database == "profile" else database, seed=seed,
-                         deadline_of=deadline_of, database_when_seeded=database not in ("profile", None))
+                         deadline_of=deadline_of, database_when_seeded=database not in ("profile", None),
+                         shrink=shrink)
     previous_affinity = None
     if jax_worker is not None:
         from .oracles.worker import pin_away_from_worker

@@ -37,7 +37,10 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--frameworks", action="store_true",
                    help="the framework candidates instead (each in its worker), with library versions, triage and "
                         "reproduction scripts -> reports/frameworks.{json,md,html} and reports/frameworks/")
-    p.add_argument("--minutes", type=float, help="fuzz each implementation for this long instead of --examples")
+    p.add_argument("--minutes", type=arguments.minutes, help="fuzz each implementation for this many minutes instead")
+    p.add_argument("--from-jsonl", nargs="+", metavar="FILE", type=arguments.input_file,
+                   help="rebuild the report from recorded runs (a report's conformance.jsonl, a campaign's "
+                        "records); no plugin, oracle or JAX is called")
     p.set_defaults(func=cmd_report)
     return p
 
@@ -50,26 +53,37 @@ def cmd_report(args) -> int:
     from rich.console import Console
 
     from . import config, registry
-    from .report import build_conformance, write_conformance
+    from .report import build_conformance, build_from_records, write_conformance
 
-    if args.minutes is not None and not args.minutes > 0:
-        print("conv-oracle report: error: --minutes must be positive", file=sys.stderr)
-        return 2
-    impls = args.impl or config.impls() or None
-    for name in impls or ():
-        if ":" not in name and name not in registry.names():
-            where = "--impl" if args.impl else "CONV_ORACLE_IMPLS"
-            raise registry.UnknownImplementationError(
-                f"{where}: unknown implementation {name!r}; known: {', '.join(registry.names())}")
-    if args.frameworks:
-        return cmd_frameworks_report(args, impls)
     console = Console(highlight=False, soft_wrap=True)   # replay lines stay whole, copyable
-    report = build_conformance(impls, args.profile, args.examples, args.seed, trusted=args.trusted,
-                               jax=not args.no_jax, studies=not args.no_studies, minutes=args.minutes)
+    if args.minutes is not None and args.examples is not None:
+        print("conv-oracle: error: --minutes fuzzes for a time: it does not combine with --examples", file=sys.stderr)
+        return 2
+    if args.from_jsonl:
+        from .stream import read_all
+
+        records = read_all(args.from_jsonl)
+        if not any(r.get("record", "case") == "case" for r in records):
+            print(f"conv-oracle: error: no case records in {', '.join(args.from_jsonl)}", file=sys.stderr)
+            return 2
+        report = build_from_records(records)
+    else:
+        impls = args.impl or config.impls() or None
+        for name in impls or ():
+            if ":" not in name and name not in registry.names():
+                where = "--impl" if args.impl else "CONV_ORACLE_IMPLS"
+                raise registry.UnknownImplementationError(
+                    f"{where}: unknown implementation {name!r}; known: {', '.join(registry.names())}")
+        if args.frameworks:
+            return cmd_frameworks_report(args, impls)
+        report = build_conformance(impls, args.profile, args.examples, args.seed, trusted=args.trusted,
+                                   jax=not args.no_jax, studies=not args.no_studies, minutes=args.minutes,
+                                   jsonl=os.path.join(args.out, "conformance.jsonl"))
     paths = write_conformance(report, args.out)
     s = report["summary"]
     console.print(f"passing: {', '.join(s['passing']) or '-'}; failing: {', '.join(s['failing']) or '-'}; "
-                  f"unavailable: {', '.join(s['unavailable']) or '-'}; {s['failures']} minimal failures, "
+                  f"insufficient: {', '.join(s['insufficient']) or '-'}; "
+                  f"unavailable: {', '.join(s['unavailable']) or '-'}; {s['failures']} distinct failures, "
                   f"{s['disagreements']} oracle disagreements; {report['run']['seconds']} s")
     for e in report["implementations"]:
         for f in e.get("failures", []):
@@ -78,8 +92,9 @@ def cmd_report(args) -> int:
     for key, data in report["studies"].items():
         if "unavailable" in data:
             console.print(f"[yellow]study {key} unavailable[/yellow]: {data['unavailable']}")
-    console.print("wrote " + ", ".join(paths.values()))
-    if s["failing"] or s["unavailable"]:
+    console.print("wrote " + ", ".join(paths.values())
+                  + ("" if args.from_jsonl else f" and the records, {os.path.join(args.out, 'conformance.jsonl')}"))
+    if s["failing"] or s["unavailable"] or s["insufficient"]:
         return 1
     return 3 if s["disagreements"] else 0
 

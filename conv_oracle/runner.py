@@ -7,6 +7,7 @@ pytest suite, ``conv-oracle check``, reports and worker processes.
 from __future__ import annotations
 
 import json
+import threading
 import traceback
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -303,11 +304,15 @@ class Disagreement:
 
 class CrossCheck:
     """Sends each case's float64 inputs to the JAX worker without waiting; the JAX verdict
-    becomes the ``jax`` field of the case record when the answer is in (:meth:`finished`)."""
+    becomes the ``jax`` field of the case record when the answer is in. A record :meth:`arm`-ed
+    with a callback is handed to it from the worker's answer thread as soon as its verdict is in
+    (so a stream loses nothing a killed run had judged); :meth:`finished` waits for the rest."""
 
     def __init__(self, worker):
         self.worker = worker
-        self.pending = []
+        self.pending: dict[int, tuple] = {}      # id(record) -> (record, truth, ctx, future)
+        self.armed = 0
+        self.idle = threading.Condition()
 
     def submit(self, result: CaseResult, arrays64: CaseArrays, truth, ctx) -> None:
         if result.fill == "nonfinite":
@@ -317,18 +322,45 @@ class CrossCheck:
             return
         future = self.worker.submit(ctx.spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)
         result.jax = {"status": PENDING, "verdicts": []}
-        self.pending.append((result, truth, ctx, future))
+        with self.idle:
+            self.pending[id(result)] = (result, truth, ctx, future)
 
-    def finished(self, wait: bool = False) -> list[CaseResult]:
-        """The records whose JAX answer came in (all of them with ``wait``), verdict filled in."""
-        done, still = [], []
-        for item in self.pending:
-            result, truth, ctx, future = item
-            if not (wait or future.done()):
-                still.append(item)
-                continue
+    def _judge(self, item) -> CaseResult:
+        result, truth, ctx, future = item
+        try:
             bad = oracle_disagreements(truth, future.result(), ctx)
             result.jax = {"status": DISAGREE if bad else AGREE, "verdicts": [v.to_dict() for v in bad]}
-            done.append(result)
-        self.pending = still
+        except Exception as exc:        # the JAX worker died: no verdict, and the record says why
+            result.jax = {"status": "error", "verdicts": [], "detail": f"{type(exc).__name__}: {exc}"}
+        return result
+
+    def arm(self, result: CaseResult, on_done) -> bool:
+        """Call ``on_done(record)`` once its JAX verdict is in; False if it awaits none."""
+        with self.idle:
+            item = self.pending.pop(id(result), None)
+            if item is None:
+                return False
+            self.armed += 1
+
+        def done(_future):
+            try:
+                on_done(self._judge(item))
+            finally:
+                with self.idle:
+                    self.armed -= 1
+                    self.idle.notify_all()
+
+        item[3].add_done_callback(done)
+        return True
+
+    def finished(self, wait: bool = False) -> list[CaseResult]:
+        """The records not armed whose JAX answer came in (all of them with ``wait``, which also
+        waits until every armed record has been handed over)."""
+        with self.idle:
+            ready = [k for k, item in self.pending.items() if wait or item[3].done()]
+            items = [self.pending.pop(k) for k in ready]
+        done = [self._judge(item) for item in items]
+        if wait:
+            with self.idle:
+                self.idle.wait_for(lambda: self.armed == 0)
         return done

@@ -18,7 +18,7 @@ class Outcome:
     killed: bool
     check: str = ""          # which check killed it
     examples: int = 0        # distinct cases run until the first failure (or in total, if it survived)
-    evidence: str = ""       # the shrunk failing descriptor and reason
+    evidence: str = ""       # the first failing case (not shrunk)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -36,7 +36,8 @@ def killed_by(result) -> str:
 
 def judge(plugin, name: str, area: str, profile: str = "ci") -> Outcome:
     """Run the engine on ``plugin`` (every search, stopping at the first that fails)."""
-    summary = run_campaign(plugin, profile=profile, stop_on_failure=True)   # JAX adds nothing to a mutant's verdict
+    # JAX adds nothing to a mutant's verdict; shrinking nothing to whether it is caught
+    summary = run_campaign(plugin, profile=profile, stop_on_failure=True, shrink=False)
     failing = [r for r in summary.results if not r.ok]
     if not failing:
         return Outcome(name, area, False, "", len(summary.results))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import threading
 from contextlib import contextmanager
 
 from .config import shown
@@ -34,6 +35,7 @@ class ResultStream:
     def __init__(self, handle=None, path: str | None = None):
         self.handle, self.path = handle, path
         self.written = 0                  # records this run appended
+        self.lock = threading.Lock()     # records may come from the JAX answer thread
 
     def write(self, result) -> None:
         """One case record (a CaseResult)."""
@@ -42,14 +44,16 @@ class ResultStream:
     def write_record(self, record: dict) -> None:
         if self.handle is None:
             return
-        try:
-            self.handle.write(json.dumps(record, default=float) + "\n")
-            self.handle.flush()
-        except OSError as exc:
-            self.handle = None            # what is buffered is lost; closing would only fail again
-            raise StreamWriteError(f"cannot write to {self.path}: {exc.strerror or exc}; "
-                                   f"{self.written} records of this run were saved before") from None
-        self.written += 1
+        line = json.dumps(record, default=float) + "\n"
+        with self.lock:
+            try:
+                self.handle.write(line)
+                self.handle.flush()
+            except OSError as exc:
+                self.handle = None            # what is buffered is lost; closing would only fail again
+                raise StreamWriteError(f"cannot write to {self.path}: {exc.strerror or exc}; "
+                                       f"{self.written} records of this run were saved before") from None
+            self.written += 1
 
     @classmethod
     @contextmanager

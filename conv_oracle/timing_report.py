@@ -22,7 +22,7 @@ import math
 import statistics
 import time
 
-from .report import _h, _plt, _svg, atomic_write, fmt, html_table, md_table
+from .render import _h, _plt, _svg, atomic_write, fmt, html_table, md_table
 
 SCHEMA = "conv-oracle/timing/1"
 CROSSOVER_IMPLS = ("fft", "im2col", "winograd-f2", "winograd-f4", "winograd-f6")
@@ -315,7 +315,7 @@ def render_markdown(report: dict) -> str:
 
 
 def render_html(report: dict) -> str:
-    from .report import CSS
+    from .render import CSS
 
     b = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>conv-oracle timing report</title>"
          f"<style>{CSS}</style></head><body><h1>conv-oracle timing report</h1>",

@@ -41,15 +41,23 @@ class AnswersDilation(LoopConv):
             super().check_supported(spec, backward=backward)
 
 
-IMPLS = ["loop", f"{__name__}:ForgetsBias", f"{__name__}:AnswersDilation", "no_such_module_xyz:Plugin"]
+FORGETS_BIAS, ANSWERS_DILATION = f"{__name__}:ForgetsBias", f"{__name__}:AnswersDilation"
+IMPLS = ["loop", FORGETS_BIAS, ANSWERS_DILATION, "no_such_module_xyz:Plugin"]
 EXAMPLES = 20
-SMALL_STUDIES = {"winograd_accuracy": {"channels": (16,), "tiles": (2, 4)},
+SMALL_STUDIES = {"output_mutants": {"impls": ["loop"], "mutants": ["drop_bias", "dw_over_n"]},
+                 "winograd_accuracy": {"channels": (16,), "tiles": (2, 4)},
                  "fft_tightness": {"count": 8, "layers": (), "half_scaled": ("n1c4h32w32f4k9p4b0 f32",)}}
 
 
 @pytest.fixture(scope="module")
-def report():
-    return R.build_conformance(IMPLS, "ci", EXAMPLES, seed=0, studies=SMALL_STUDIES, progress=False)
+def records_path(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("records") / "conformance.jsonl")
+
+
+@pytest.fixture(scope="module")
+def report(records_path):
+    return R.build_conformance(IMPLS, "ci", EXAMPLES, seed=0, studies=SMALL_STUDIES, progress=False,
+                               jsonl=records_path)
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +112,39 @@ def test_json_follows_the_documented_structure(written, report):
     assert data == json.loads(json.dumps(report))  # what was written is the report
 
 
+def test_written_reports_and_records_follow_their_schemas(written, records_path):
+    from conv_oracle import schema_doc
+    from conv_oracle.stream import read
+
+    schema_doc.validate("conformance", _strict_json(written["json"]))
+    records = read(records_path)
+    assert {r["record"] for r in records} == {"case", "failure", "run", "plugin", "study", "report"}
+    for r in records:
+        schema_doc.validate("records", json.loads(json.dumps(r)))
+
+
+def test_the_schema_rejects_an_undocumented_field(report):
+    import jsonschema
+
+    from conv_oracle import schema_doc
+
+    bad = json.loads(json.dumps(report))
+    bad["summary"]["mutation_score"] = 1          # written but not in the schema: caught
+    with pytest.raises(jsonschema.ValidationError):
+        schema_doc.validate("conformance", bad)
+
+
+def test_the_schema_document_is_generated_from_the_schemas():
+    from conv_oracle import schema_doc
+
+    doc = schema_doc.DOC.read_text(encoding="utf-8")
+    assert schema_doc.render(doc) == doc, "docs/report-schema.md is stale: run python -m conv_oracle.schema_doc"
+    for kind in schema_doc.KINDS:
+        assert f"conv_oracle/schemas/{kind}.schema.json" in doc
+
+
 def test_failing_plugin_is_listed_with_a_replayable_minimal_failure(report, written):
-    e = by_name(report, "test-forgets-bias")
+    e = by_name(report, FORGETS_BIAS)
     assert e["status"] == "fail" and e["failures"]
     f = e["failures"][0]
     assert f["kind"] == "bound" and "y" in f["outputs"]
@@ -122,17 +161,48 @@ def test_failing_plugin_is_listed_with_a_replayable_minimal_failure(report, writ
         assert f["descriptor"] in text and "conv-oracle check" in text
 
 
+def test_the_report_is_rebuilt_from_its_records(report, records_path, tmp_path, monkeypatch):
+    """--from-jsonl calls no plugin, oracle or JAX, and gives the live report back."""
+    from conv_oracle import engine, runner
+    from conv_oracle.oracles import torch_oracle
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the report from records ran something")
+    for module, name in ((runner, "run_case"), (engine, "run_campaign"), (torch_oracle, "reference")):
+        monkeypatch.setattr(module, name, forbidden)
+    code = report_cli.main(["report", "--from-jsonl", records_path, "--out", str(tmp_path)])
+    assert code == 1                            # as live: a selected plugin fails
+    rebuilt = _strict_json(tmp_path / "conformance.json")
+    assert rebuilt == json.loads(json.dumps(report))
+    live = tmp_path / "live"
+    R.write_conformance(report, str(live))
+    for ext in ("md", "html"):
+        assert (tmp_path / f"conformance.{ext}").read_text() == (live / f"conformance.{ext}").read_text()
+
+
+def test_every_distinct_failure_and_the_relations_are_in_the_report(report):
+    e = by_name(report, FORGETS_BIAS)
+    kinds = {f["kind"] for f in e["failures"]}
+    assert "bound" in kinds and "relation: adjoint" in kinds, kinds
+    for f in e["failures"]:
+        assert f["first"]["replay"].startswith("conv-oracle check ") and f["replay"].startswith("conv-oracle check ")
+    assert e["relations"]["adjoint"]["failed"] >= 1 and by_name(report, "loop")["relations"]["adjoint"]["failed"] == 0
+    assert by_name(report, "loop")["relations"]["adjoint"]["checked"] >= 5
+    power = by_name(report, "loop")["errors"]["y"]["bound_power"]
+    assert 0 < power < 1e-2, power            # float16 loop sums included: still far below ||y||
+
+
 def test_matrix_cells(report):
     loop = by_name(report, "loop")["matrix"]
     assert loop["y"]["float16"]["state"] == "pass"          # loop declares float16 (float16-accumulation bound)
     assert all(loop[o][f]["state"] == "pass" for o in ("y", "dx", "dw") for f in ("float16", "float32", "float64"))
     assert loop["db"]["bias"]["state"] == "pass"
 
-    bias = by_name(report, "test-forgets-bias")["matrix"]
+    bias = by_name(report, FORGETS_BIAS)["matrix"]
     assert bias["y"]["bias"]["state"] == "fail"
     assert bias["y"]["bias"]["fail"] >= 1
 
-    dil = by_name(report, "test-answers-dilation")["matrix"]
+    dil = by_name(report, ANSWERS_DILATION)["matrix"]
     assert dil["y"]["dilation"]["state"] == "answered"
     assert dil["y"]["float16"]["state"] in ("refused", "answered")  # float16 with dilation may be answered too
     assert dil["y"]["float16"]["refused"] >= 1
@@ -160,6 +230,13 @@ def test_studies_are_tables_and_plots(report, written):
     assert f["points"] and all(p["K"] >= 1 for p in f["points"])
     html = open(written["html"], encoding="utf-8").read()
     assert html.count("<svg") >= 3  # error/bound strip plot, winograd, fft
+
+
+def test_the_output_mutant_detection_rate_is_in_the_report(report, written):
+    om = report["studies"]["output_mutants"]
+    assert "unavailable" not in om, om.get("unavailable")
+    assert om["rates"] == {"loop": "2/2"} and {r["mutant"] for r in om["rows"]} == {"drop_bias", "dw_over_n"}
+    assert "2/2 output mutants detected" in open(written["md"], encoding="utf-8").read()
 
 
 def test_a_failing_study_is_recorded_as_unavailable(monkeypatch):
@@ -199,7 +276,8 @@ def test_report_command_writes_three_files(tmp_path, capsys):
     code = report_cli.main(["report", "--impl", "loop", "--examples", "3", "--no-studies", "--no-jax",
                             "--out", str(tmp_path)])
     assert code == 0
-    assert sorted(os.listdir(tmp_path)) == ["conformance.html", "conformance.json", "conformance.md"]
+    assert sorted(os.listdir(tmp_path)) == ["conformance.html", "conformance.json", "conformance.jsonl",
+                                            "conformance.md"]
     assert "wrote" in capsys.readouterr().out
 
 
@@ -212,6 +290,8 @@ def test_timing_report_renders_a_real_bench_run(tmp_path):
     paths = write_timing(rep, str(tmp_path))
     saved = _strict_json(paths["json"])
     assert saved["schema"] == "conv-oracle/timing/1"
+    from conv_oracle import schema_doc
+    schema_doc.validate("timing", saved)
     assert {r["name"] for r in saved["bench"]["results"]} == {"torch", "jax", "im2col"}
     assert saved["accuracy"]["rows"]["im2col"]["rel_error"] < 1e-5     # float32, N(0,1) data, K = 25
     html = open(paths["html"], encoding="utf-8").read()

@@ -22,3 +22,14 @@ def test_mutant_areas_cover_the_issue_list():
     for area in ("forward", "dx", "dw", "db", "padding", "stride", "dilation", "groups", "bias", "dtype", "batch"):
         assert area in areas, f"no planted bug in area {area}"
     assert len(mutants.MUTATIONS) >= 20
+
+
+@pytest.mark.parametrize("impl", ["im2col", "fft", "winograd-f4"])
+def test_output_mutants_of_any_plugin_are_detected(impl):
+    """selftest --impl: every output mutant of a built-in is caught in the ci profile."""
+    from conv_oracle import output_mutants, registry
+
+    found = output_mutants.detect(registry.load(impl), "ci")
+    assert {d.mutant for d in found} == {m.name for m in output_mutants.OUTPUT_MUTANTS}
+    missed = [f"{d.mutant} ({d.examples} examples)" for d in found if not d.detected]
+    assert not missed, f"{impl}: output mutants not detected: {', '.join(missed)}"
