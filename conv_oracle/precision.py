@@ -49,6 +49,7 @@ FILLS = ("positive", "normal")     # positive: no cancellation, every partial-su
 BITS = np.arange(4, 33)             # accumulator precisions the fit emulates
 FIT_ELEMENTS = 32                   # output elements re-summed per fitted output
 MAX_ELEMENTS = 400_000              # elements of x + w + y of one case
+MIN_CASES = 4                       # answered cases below which the verdict is "insufficient"
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ class CaseMeasure:
     fill: str
     terms: dict[str, int]
     ratios: dict[str, dict[str, float | None]] = field(default_factory=dict)   # model -> output -> max err/bound
-    error: str = ""                                                            # exact failure or crash
+    error: str = ""                                                            # exact failure (dtype, NaN, ...)
+    fault: str = ""                                                            # hang, crash, exception: no answer
     rel_rms: dict[str, float] = field(default_factory=dict)                    # output -> RMS(err / scale)
 
     def replay(self, impl: str) -> str:
@@ -136,8 +138,8 @@ def _measure(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str, executor=
     run = executor or (lambda s, a, bw: execute(plugin, s, a, bw))
     done = run(spec, arrays, backward)
     measure = CaseMeasure(spec.descriptor(), seed, fill, B.terms(spec))
-    if done.error_kind:
-        measure.error = f"{done.error_kind}: {done.error.splitlines()[0] if done.error else ''}"
+    if done.error_kind:   # no answer at all: says nothing about precision (the record keeps it)
+        measure.fault = f"{done.error_kind}: {done.error.splitlines()[0] if done.error else ''}"
         return measure, None, arrays, None, None
     if done.aliased or done.mutated:
         measure.error = "an output aliases an input" if done.aliased else "an input was modified"
@@ -253,7 +255,8 @@ class PrecisionVerdict:
     deciding: list[dict]                            # the cases that decide the verdict, with replay
     bits: dict[str, dict]                           # y/dw -> {"bits", "relation", "case", "observed"}
     cases: int
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)       # exact failures: the verdict is then "none"
+    faults: list[str] = field(default_factory=list)       # cases with no answer (hang, crash, raised)
     measures: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -281,32 +284,42 @@ def judge(plugin: ConvPlugin, dtype: str, *, seed: int = 0, per_family: int = 2,
           on_case=None) -> PrecisionVerdict:
     """Run the long-reduction battery on ``plugin`` in ``dtype`` and state the model it meets."""
     name = plugin_name(plugin)
-    measures, kept, errors = [], [], []
+    measures, kept, errors, faults = [], [], [], []
     for spec, case_seed, fill in battery(dtype, seed, per_family):
         if plugin.capabilities.unsupported_reasons(spec):
             continue
         measure, out, arrays, truth, scale = _measure(plugin, spec, case_seed, fill, executor)
-        measures.append(measure)
         if on_case:
             on_case(measure)
+        if measure.fault:
+            faults.append(f"{measure.replay(name)}: {measure.fault}")
+            continue
+        measures.append(measure)
         if measure.error:
             errors.append(f"{measure.replay(name)}: {measure.error}")
         else:
             kept.append((spec, measure, out, arrays, truth, scale))
-    if not measures:
-        return PrecisionVerdict(name, dtype, "insufficient", "no long-reduction case within the declared "
-                                "capabilities", {}, {}, {}, [], {}, 0)
-    verdict, worst, decided = _strictest([m for m in measures if not m.error], OUTPUTS)
+    if len(measures) < MIN_CASES:
+        return PrecisionVerdict(name, dtype, "insufficient", f"{len(measures)} long-reduction cases answered within "
+                                f"the declared capabilities (at least {MIN_CASES} needed)", {}, {}, {}, [], {},
+                                len(measures), errors, faults, [asdict(m) for m in measures])
+    judged = [m for m in measures if not m.error]
+    verdict, worst, decided = _strictest(judged, OUTPUTS)
+    per_output = {o: _strictest(judged, (o,))[0]
+                  for o in OUTPUTS if any(o in m.ratios.get("float32", {}) for m in judged)}
     if errors:
         verdict = NONE
-    per_output = {o: _strictest([m for m in measures if not m.error], (o,))[0]
-                  for o in OUTPUTS if any(o in m.ratios.get("float32", {}) for m in measures)}
-    deciding = _deciding(measures, verdict, name)
+        deciding = [{"model": NONE, "role": "exact failure", "detail": e} for e in errors[:3]]
+    else:
+        deciding = _deciding(measures, verdict, name)
     bits = _fit(kept, dtype)
-    label = ("meets none of the standard models" + (f" ({len(errors)} cases failed exactly)" if errors else "")
-             if verdict == NONE else next(s.label_for(dtype) for s in STANDARD_MODELS if s.key == verdict))
+    label = (f"meets none of the standard models ({len(errors)} cases failed an exact check)" if errors else
+             "meets none of the standard models" if verdict == NONE else
+             next(s.label_for(dtype) for s in STANDARD_MODELS if s.key == verdict))
+    if faults:
+        label += f"; {len(faults)} cases gave no answer (not judged)"
     return PrecisionVerdict(name, dtype, verdict, label, per_output, worst, decided, deciding, bits, len(measures),
-                            errors, [asdict(m) for m in measures])
+                            errors, faults, [asdict(m) for m in measures])
 
 
 def _deciding(measures: list[CaseMeasure], verdict: str, impl: str) -> list[dict]:
@@ -388,11 +401,15 @@ def markdown(report: dict) -> str:
                      f"{worst} | {bits} | {v['cases']} |")
     lines += ["", "## Deciding cases", ""]
     for v in report["verdicts"]:
+        tag = DTYPE_TAGS.get(v["dtype"], v["dtype"])
         for d in v["deciding"]:
-            lines.append(f"- {v['impl']} {DTYPE_TAGS.get(v['dtype'], v['dtype'])}: {d['role']} `{d['model']}` "
-                         f"on {d['output']} (K={d['K']}, err/bound {d['ratio']:.3g}): `{d['replay']}`")
-        for e in v["errors"][:3]:
-            lines.append(f"- {v['impl']} {DTYPE_TAGS.get(v['dtype'], v['dtype'])}: exact failure: {e}")
+            if "replay" in d:
+                lines.append(f"- {v['impl']} {tag}: {d['role']} `{d['model']}` on {d['output']} (K={d['K']}, "
+                             f"err/bound {d['ratio']:.3g}): `{d['replay']}`")
+            else:
+                lines.append(f"- {v['impl']} {tag}: {d['role']}: {d['detail']}")
+        for f in v.get("faults", [])[:3]:
+            lines.append(f"- {v['impl']} {tag}: no answer (not judged): {f}")
     return "\n".join(lines) + "\n"
 
 
@@ -433,7 +450,8 @@ def study(profile: str = "ci", impls=("loop", "im2col"), per_family: int | None 
                       "effective bits: a sequential p-bit accumulator (emulated, then rounded to storage) with the "
                       "same RMS error; '>=' at the floor set by the output rounding"]
             + [f"{v.impl} {DTYPE_TAGS[v.dtype]}: {d['role']} {d['model']} on {d['output']} "
-               f"(K={d['K']}, err/bound {d['ratio']:.3g}): {d['replay']}" for v in verdicts for d in v.deciding]}
+               f"(K={d['K']}, err/bound {d['ratio']:.3g}): {d['replay']}" if "replay" in d else
+               f"{v.impl} {DTYPE_TAGS[v.dtype]}: {d['role']}: {d['detail']}" for v in verdicts for d in v.deciding]}
 
 
 # ---- command line --------------------------------------------------------------------------------
@@ -482,8 +500,11 @@ def cmd_precision(args) -> int:
                 console.print(f"{v.impl} {DTYPE_TAGS[dtype]}: {v.verdict} ({v.label}); bits {v.bits_text()}",
                               markup=False)
                 for d in v.deciding:
-                    console.print(f"  {d['role']} {d['model']} on {d['output']} (K={d['K']}, "
-                                  f"err/bound {d['ratio']:.3g}): {d['replay']}", markup=False, soft_wrap=True)
+                    console.print(f"  {d['role']} {d['model']} on {d['output']} (K={d['K']}, err/bound "
+                                  f"{d['ratio']:.3g}): {d['replay']}" if "replay" in d else
+                                  f"  {d['role']}: {d['detail']}", markup=False, soft_wrap=True)
+                for f in v.faults[:3]:
+                    console.print(f"  no answer (not judged): {f}", markup=False, soft_wrap=True)
     table = Table(title="precision verdicts (strictest model met)")
     for col in ("implementation", "dtype", "verdict", "per output", "worst err/bound f32", "bits", "cases"):
         table.add_column(col)
