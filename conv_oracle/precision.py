@@ -419,7 +419,7 @@ def write(report: dict, directory: str) -> list[str]:
     os.makedirs(directory, exist_ok=True)
     paths = [os.path.join(directory, "precision.json"), os.path.join(directory, "precision.md")]
     with open(paths[0], "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1, default=float)
+        json.dump(report, f, separators=(",", ":"), default=float)
         f.write("\n")
     with open(paths[1], "w", encoding="utf-8") as f:
         f.write(markdown(report))
