@@ -7,8 +7,10 @@ pytest suite, ``conv-oracle check``, reports and worker processes.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import traceback
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 
@@ -302,17 +304,49 @@ class Disagreement:
                    [Verdict.from_dict(v) for v in result.jax.get("verdicts", [])])
 
 
+def _pass_on(theirs: Future, mine: Future) -> None:
+    """The pool's answer (or failure) into the future the caller holds."""
+    if theirs.cancelled():
+        mine.cancel()
+    elif theirs.exception() is not None:
+        mine.set_exception(theirs.exception())
+    else:
+        mine.set_result(theirs.result())
+
+
 class CrossCheck:
     """Sends each case's float64 inputs to the JAX worker without waiting; the JAX verdict
     becomes the ``jax`` field of the case record when the answer is in. A record :meth:`arm`-ed
     with a callback is handed to it from the worker's answer thread as soon as its verdict is in
-    (so a stream loses nothing a killed run had judged); :meth:`finished` waits for the rest."""
+    (so a stream loses nothing a killed run had judged); :meth:`finished` waits for the rest.
+
+    A sender thread hands the cases to the worker's pool: ``ProcessPoolExecutor.submit`` wakes
+    the pool's manager thread through a pipe, and its caller then waits 1-4 ms for the GIL,
+    about a seventh of a small case's time when that caller is the fuzzing thread."""
 
     def __init__(self, worker):
         self.worker = worker
         self.pending: dict[int, tuple] = {}      # id(record) -> (record, truth, ctx, future)
         self.armed = 0
         self.idle = threading.Condition()
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()     # (future to fill, submit arguments)
+        self._sender: threading.Thread | None = None
+
+    def _send_all(self) -> None:
+        while (item := self._outbox.get()) is not None:
+            mine, args = item
+            try:
+                theirs = self.worker.submit(*args)
+            except BaseException as exc:                     # noqa: BLE001 - handed to the waiting side
+                mine.set_exception(exc)
+                continue
+            theirs.add_done_callback(lambda f, mine=mine: _pass_on(f, mine))
+
+    def _stop_sender(self) -> None:
+        if self._sender is not None:
+            self._outbox.put(None)
+            self._sender.join()
+            self._sender = None
 
     def submit(self, result: CaseResult, arrays64: CaseArrays, truth, ctx) -> None:
         if result.fill == "nonfinite":
@@ -320,7 +354,11 @@ class CrossCheck:
             # NaN: its NaN/Inf pattern is not the direct convolution's, so it cannot judge these.
             result.jax = {"status": SKIPPED_NONFINITE, "verdicts": []}
             return
-        future = self.worker.submit(ctx.spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_all, name="conv-oracle-jax-sender", daemon=True)
+            self._sender.start()
+        future: Future = Future()
+        self._outbox.put((future, (ctx.spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)))
         result.jax = {"status": PENDING, "verdicts": []}
         with self.idle:
             self.pending[id(result)] = (result, truth, ctx, future)
@@ -356,6 +394,8 @@ class CrossCheck:
     def finished(self, wait: bool = False) -> list[CaseResult]:
         """The records not armed whose JAX answer came in (all of them with ``wait``, which also
         waits until every armed record has been handed over)."""
+        if wait:
+            self._stop_sender()          # everything queued is handed over; a later submit starts it again
         with self.idle:
             ready = [k for k, item in self.pending.items() if wait or item[3].done()]
             items = [self.pending.pop(k) for k in ready]
