@@ -57,9 +57,9 @@ def random_specs(count: int, seed: int = 0, *, max_side: int = 24) -> list[ConvS
 def tightness(count: int = 200, seed: int = 0, *, fills=("normal", "magnitudes"), layers=LAYER_CASES,
               plugin=None) -> dict:
     """Measured error / bound per output over random and layer-size cases."""
-    from impls.fft import FFTConv
+    from .. import registry
 
-    plugin = plugin or FFTConv()
+    plugin = plugin or registry.load("fft")       # through the registry, like any plugin
     specs = [(s, fills[i % len(fills)]) for i, s in enumerate(random_specs(count, seed))]
     specs += [(ConvSpec.parse(d), "normal") for d in layers]
     records = []
@@ -93,9 +93,9 @@ def half_scaled(descriptor: str = "n1c8h64w64f8k9p4b0 f32", factor: float = 1e-4
     """x's right half (columns >= W/2) scaled by ``factor``. Returns, for y, the error against
     the normwise FFT bound and against the per-element direct-summation (gamma_K) bound, both
     plus the reference's own error, over the outputs that read only the scaled half."""
-    from impls.fft import FFTConv
+    from .. import registry
 
-    plugin = plugin or FFTConv()
+    plugin = plugin or registry.load("fft")       # through the registry, like any plugin
     spec = ConvSpec.parse(descriptor)
     base = make_arrays(spec, seed, "normal")
     x = base.x.copy()
