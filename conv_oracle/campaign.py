@@ -1,6 +1,6 @@
 """Fuzzing campaigns beyond one machine: shards of the ``check`` engine on a Dask cluster.
 
-A :class:`Shard` is (implementation, profile, seed, dtype filter, example count). A worker
+A :class:`Shard` is (implementation, profile, seed, dtype or spec-family filter, example count). A worker
 runs it through the same engine as ``conv-oracle check`` and returns its case records. The
 client (this process):
 
@@ -63,16 +63,17 @@ class Shard:
     profile: str = "dev"
     examples: int | None = None          # None: the profile's count
     dtype: str | None = None             # None: every declared dtype
+    spec_family: str | None = None       # realistic | boundary | adversarial (None: all, in the profile's shares)
 
     @property
     def key(self) -> str:
-        return (f"{self.impl}/{self.profile}/{self.dtype or 'all-dtypes'}/"
+        return (f"{self.impl}/{self.profile}/{self.dtype or 'all-dtypes'}/{self.spec_family or 'all-families'}/"
                 f"{self.examples or 'profile'}-examples/seed-{self.seed}")
 
     @property
     def family(self) -> tuple:
         """Shards that differ only by seed belong to one family."""
-        return self.impl, self.profile, self.dtype, self.examples
+        return self.impl, self.profile, self.dtype, self.spec_family, self.examples
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,11 @@ class ShardResult:
 
 # ---- the plan ------------------------------------------------------------------------------------
 def plan(impls: list[str], shards: int, *, profile: str = "dev", examples: int | None = None, seed: int = 0,
-         dtypes: list[str] | None = None) -> list[Shard]:
-    """``shards`` shards per implementation (and dtype filter), seeds ``seed, seed+1, ...``,
-    interleaved so that every implementation starts early."""
-    return [Shard(impl, seed + i, profile, examples, dtype)
-            for i in range(shards) for impl in impls for dtype in (dtypes or [None])]
+         dtypes: list[str] | None = None, families: list[str] | None = None) -> list[Shard]:
+    """``shards`` shards per implementation (and dtype and spec-family filter), seeds ``seed,
+    seed+1, ...``, interleaved so that every implementation starts early."""
+    return [Shard(impl, seed + i, profile, examples, dtype, family)
+            for i in range(shards) for impl in impls for dtype in (dtypes or [None]) for family in (families or [None])]
 
 
 def next_shard(family_shards: list[Shard]) -> Shard:
@@ -342,6 +343,7 @@ def run_shard(shard: Shard, settings: WorkerSettings) -> ShardResult:
     run_campaign(plugin, profile=shard.profile, examples=shard.examples, seed=shard.seed, jax_worker=jax_worker,
                  executor=executor, database="profile" if database is None else database,
                  dtypes=(shard.dtype,) if shard.dtype else None,
+                 families=(shard.spec_family,) if shard.spec_family else None,
                  on_result=lambda result: records.append(result.to_dict()), on_record=records.append)
     return ShardResult(shard, _worker_address(), worker_environment(jax_settings), described,
                        shared.lost if shared is not None else None, records)
@@ -372,7 +374,8 @@ def connect(scheduler: str | None = None, workers: int | None = None):
     count = workers or len(os.sched_getaffinity(0))
     with dask.config.set({"distributed.worker.daemon": False}), \
             LocalCluster(n_workers=count, processes=True, threads_per_worker=1, host="127.0.0.1",
-                         dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR, env=dict(ONE_THREAD)) as cluster, \
+                         dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                         env=dict(ONE_THREAD)) as cluster, \
             Client(cluster) as client:
         cpus = sorted(os.sched_getaffinity(0))
         if count > 1 and len(cpus) > 1:
@@ -469,7 +472,8 @@ class Campaign:
 
 def _ordered(shards: list[ShardResult]) -> list[ShardResult]:
     """Completion order varies; merged results must not: order by implementation, filter, seed."""
-    return sorted(shards, key=lambda s: (s.shard.impl, s.shard.dtype or "", s.shard.examples or 0, s.shard.seed))
+    return sorted(shards, key=lambda s: (s.shard.impl, s.shard.dtype or "", s.shard.spec_family or "",
+                                         s.shard.examples or 0, s.shard.seed))
 
 
 def run(shards: list[Shard], settings: WorkerSettings, *, jsonl: str, scheduler: str | None = None,
@@ -491,20 +495,22 @@ def run(shards: list[Shard], settings: WorkerSettings, *, jsonl: str, scheduler:
     todo = [s for s in shards if s.key not in done]
     if resume:
         say(f"resuming {jsonl}: {len(done)} shards finished, {len(todo)} to run")
-    elif os.path.exists(jsonl):
-        os.unlink(jsonl)
     if settings.shared_database:
         check_redis(settings.shared_database)
     families: dict[tuple, list[Shard]] = {}
     for s in list(shards) + [r.shard for r in campaign.shards]:
         families.setdefault(s.family, []).append(s)
     deadline = time.monotonic() + minutes * 60 if minutes else None
-    log = CampaignLog(jsonl)
+    log = None
     try:
         with connect(scheduler, workers) as client:
             campaign.versions = check_versions(client)
+            if not resume and os.path.exists(jsonl):     # only now: bad input above loses nothing
+                os.unlink(jsonl)
+            log = CampaignLog(jsonl)
             client.register_plugin(_release_plugin())
-            say(f"cluster: {len(campaign.versions)} workers ({'embedded LocalCluster' if not scheduler else scheduler}), "
+            where = scheduler or "embedded LocalCluster"
+            say(f"cluster: {len(campaign.versions)} workers ({where}), "
                 f"hypothesis {settings.hypothesis} on every one; JAX "
                 + ("one worker process per Dask worker" if settings.jax else "off"))
             token = uuid.uuid4().hex[:8]
@@ -544,7 +550,8 @@ def run(shards: list[Shard], settings: WorkerSettings, *, jsonl: str, scheduler:
                     family.append(next_shard(family))
                     queue.add(submit(family[-1]))
     finally:
-        log.close()
+        if log is not None:
+            log.close()
     campaign.seconds = time.perf_counter() - started
     return campaign
 

@@ -16,12 +16,14 @@ DEFAULT_OUT = os.path.join("reports", "campaign")
 def add_campaign_parser(subparsers) -> argparse.ArgumentParser:
     from .profiles import PROFILES
     from .spec import DTYPE_TAGS
+    from .strategies import FAMILIES
 
     p = subparsers.add_parser("campaign", help="fuzz on a Dask cluster (embedded LocalCluster by default) "
                                                "and write the merged report")
     p.add_argument("--impl", action="append", required=True, metavar="NAME",
                    help="implementation (entry-point name or module:attr); repeatable")
-    p.add_argument("--shards", type=int, default=4, help="shards per implementation and dtype filter (default 4)")
+    p.add_argument("--shards", type=int, default=4,
+                   help="shards per implementation (and per --dtype and --family) (default 4)")
     p.add_argument("--minutes", type=float,
                    help="keep submitting further seeds of every shard family until this time is up")
     p.add_argument("--scheduler", metavar="tcp://HOST:8786", help="an existing Dask scheduler (default: embedded)")
@@ -31,7 +33,10 @@ def add_campaign_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILES, default="dev", help="Hypothesis profile of every shard (default dev)")
     p.add_argument("--examples", type=int, help="examples per shard (default: the profile's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first shard; shard i gets seed+i (default 0)")
-    p.add_argument("--dtype", action="append", choices=sorted(DTYPE_TAGS), help="only this dtype (repeatable: one family each)")
+    p.add_argument("--dtype", action="append", choices=sorted(DTYPE_TAGS),
+                   help="only this dtype (repeatable: shards of each)")
+    p.add_argument("--family", action="append", choices=FAMILIES,
+                   help="only this spec family (repeatable: shards of each; default: all, in the profile's shares)")
     p.add_argument("--jsonl", help=f"case records of the campaign (default {DEFAULT_OUT}/campaign.jsonl, replaced)")
     p.add_argument("--resume", metavar="FILE", help="continue the campaign recorded in FILE: run the unfinished shards")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"directory of the merged report (default {DEFAULT_OUT}/)")
@@ -86,12 +91,21 @@ def cmd_campaign(args) -> int:
         memory_limit=int(args.memory_limit * 2**20), local_database=campaign.local_database_path(args.profile),
         shared_database=args.database)
     shards = campaign.plan(impls, args.shards, profile=args.profile, examples=args.examples, seed=args.seed,
-                           dtypes=args.dtype)
+                           dtypes=args.dtype, families=args.family)
     try:
         result = campaign.run(shards, settings, jsonl=jsonl, scheduler=args.scheduler, workers=args.workers,
                               minutes=args.minutes, resume=bool(args.resume), on_event=say)
     except campaign.CampaignError as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        import shlex
+
+        from .stream import read, resume_argv
+
+        finished = sum(r.get("record") == "shard" for r in read(jsonl)) if os.path.exists(jsonl) else 0
+        print(f"conv-oracle: interrupted; {finished} finished shards are saved in {jsonl}; resume with: conv-oracle "
+              + shlex.join(resume_argv(sys.argv[1:], jsonl)), file=sys.stderr)
+        return 130
     replays = campaign.replay_failures(result, trusted=args.trusted, timeout=args.timeout,
                                        memory_limit=settings.memory_limit)
     for address, env in sorted(result.workers.items()):

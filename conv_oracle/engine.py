@@ -416,7 +416,7 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
                  minutes: float | None = None, seed: int | None = None, jax_worker=None, on_result=None,
                  on_record=None, searches=None, executor=None, resume: dict | None = None,
                  database="profile", stop_on_failure: bool = False, dtypes=None,
-                 shrink: bool = True) -> CampaignSummary:
+                 families=None, shrink: bool = True) -> CampaignSummary:
     """Run one campaign over ``plugin`` and return its summary with every case record.
 
     ``profile``: Hypothesis profile to load (None: keep the loaded one). ``examples``: the
@@ -429,7 +429,8 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
     process; see :mod:`conv_oracle.isolation`). ``resume``: {record key: CaseResult} of an
     interrupted run, reused instead of run. ``database``: "profile" (the profile's, keyed per
     plugin and search), None, or an ExampleDatabase (used by seeded runs too: a campaign
-    shard's shared database). ``dtypes``: draw declared-supported cases of these dtypes only.
+    shard's shared database). ``dtypes``: draw declared-supported cases of these dtypes only;
+    ``families``: of these spec families only (the examples split evenly between them).
     ``stop_on_failure``: skip the later searches once one has failed (selftest). ``shrink``:
     False reports failures as first found (selftest asks only whether a bug is caught)."""
     if profile is not None:
@@ -475,7 +476,9 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
                     continue
                 summary.searches.append(name)
                 if name == ORACLE:      # one search per spec family: the profile's stated shares hold exactly
-                    for family, count in family_examples(wanted).items():
+                    split = family_examples(wanted) if not families else {
+                        f: wanted // len(families) + (i < wanted % len(families)) for i, f in enumerate(families)}
+                    for family, count in split.items():
                         if stop_on_failure and summary.findings:
                             break
                         before = summary.examples

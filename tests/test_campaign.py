@@ -244,3 +244,11 @@ def test_timed_campaign_keeps_submitting_further_seeds(client, tmp_path):
     seeds = sorted(s.shard.seed for s in result.shards)
     assert len(seeds) > 1 and seeds == list(range(len(seeds))), seeds
     assert _finished(tmp_path / "campaign.jsonl") == len(seeds)
+
+
+def test_dtype_and_family_filters_draw_only_those():
+    result = campaign.run_shard(campaign.Shard("loop", 0, PROFILE, 10, dtype="float64", spec_family="realistic"),
+                                SETTINGS)
+    drawn = [r["descriptor"] for r in result.records if r.get("record") == "case" and r["search"] != "honesty"]
+    assert drawn and all(d.endswith(" f64") for d in drawn), drawn
+    assert result.run_record["families"] == {"realistic": result.summary.examples} and result.summary.examples >= 5
