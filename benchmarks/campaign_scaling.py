@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 
 def run_check(impl: str, examples: int, seed: int, jax: bool) -> dict:
@@ -62,7 +63,7 @@ def run_campaign(impl: str, shards: int, examples: int, seed: int, workers: int,
         marks["last"] = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = campaign.replace(settings, local_database=os.path.join(tmp, "db"))
+        settings = replace(settings, local_database=os.path.join(tmp, "db"))
         t0 = time.perf_counter()
         result = campaign.run(plan, settings, jsonl=os.path.join(tmp, "c.jsonl"), workers=workers,
                               on_event=on_event, on_shard=on_shard)

@@ -113,17 +113,25 @@ class ShardResult:
         return next((r for r in self.records if r.get("record") == "run"), {})
 
     def marker(self) -> dict:
-        """The record that marks this shard done, after its records (what they do not say)."""
+        """The record that marks this shard done, after its case records: where it ran, and its
+        own failure and run records (kept here, so that the JSONL file's top-level failure and
+        run records are the merged ones the campaign appends at its end)."""
         summary = self.summary
         return {"record": "shard", "shard": asdict(self.shard), "key": self.shard.key, "worker": self.worker,
                 "environment": self.environment, "database": self.database, "database_lost": self.database_lost,
-                "records": len(self.records), "examples": summary.examples, "failures": len(summary.findings),
-                "seconds": self.run_record.get("seconds")}
+                "cases": len(summary.results), "examples": summary.examples, "distinct_failures": len(summary.findings),
+                "seconds": self.run_record.get("seconds"), "run": self.run_record,
+                "failures": [r for r in self.records if r.get("record") == "failure"]}
+
+    @property
+    def case_records(self) -> list[dict]:
+        return [r for r in self.records if r.get("record", "case") == "case"]
 
     @classmethod
-    def from_marker(cls, marker: dict, records: list[dict]) -> ShardResult:
+    def from_marker(cls, marker: dict, case_records: list[dict]) -> ShardResult:
+        records = [{k: v for k, v in r.items() if k != "shard"} for r in case_records]
         return cls(Shard(**marker["shard"]), marker["worker"], marker["environment"], marker["database"],
-                   marker.get("database_lost"), [{k: v for k, v in r.items() if k != "shard"} for r in records])
+                   marker.get("database_lost"), records + marker["failures"] + [marker["run"]])
 
 
 # ---- the plan ------------------------------------------------------------------------------------
@@ -405,9 +413,13 @@ class CampaignLog:
         self.handle = open(jsonl, "a", encoding="utf-8")
 
     def write(self, result: ShardResult) -> None:
-        for r in result.records:
+        for r in result.case_records:
             self.handle.write(json.dumps({**r, "shard": result.shard.key}, default=float) + "\n")
-        self.handle.write(json.dumps(result.marker(), default=float) + "\n")
+        self.write_records([result.marker()])
+
+    def write_records(self, records: list[dict]) -> None:
+        for r in records:
+            self.handle.write(json.dumps(r, default=float) + "\n")
         self.handle.flush()
         os.fsync(self.handle.fileno())
 
@@ -417,7 +429,8 @@ class CampaignLog:
 
 def load_finished(jsonl: str) -> list[ShardResult]:
     """The shards an interrupted campaign finished, with their records; rewrites ``jsonl``
-    without the records of shards that did not finish (a torn write, a shard in flight)."""
+    without the records of shards that did not finish (a torn write, a shard in flight) and
+    without the merged records a finished run appended (they are written again at the end)."""
     from .report import atomic_write
     from .stream import read
 
@@ -597,47 +610,50 @@ def replay_failures(campaign: Campaign, *, trusted: bool = False, timeout: float
 
 
 # ---- the merged report ----------------------------------------------------------------------------
-def merged_summaries(campaign: Campaign) -> dict:
-    """{implementation: CampaignSummary} of every finished shard, rebuilt from the records of
-    all shards (in shard order): each distinct failure once, with the client's replay as its
-    shrunk case where it reproduced (else the worker's), and the run counts summed."""
-    from .engine import summary_from_records
+def merged_records(campaign: Campaign, settings: WorkerSettings, *, profile: str, examples: int | None,
+                   seed: int, impls: list[str]) -> list[dict]:
+    """What a campaign appends to its JSONL file after the shards' case records, so that the
+    file is a report stream (``conv-oracle report --from-jsonl FILE`` rebuilds the verdicts):
+    the ``report`` record, a ``plugin`` record per implementation, per implementation one
+    ``run`` record summing its shards', and one ``failure`` record per distinct failure (its
+    client replay as the shrunk case where it reproduced)."""
+    from . import environment, registry
+    from .aggregate import SCHEMA
+    from .report import plugin_record
 
     ordered = _ordered(campaign.shards)
-    merged = summary_from_records([r for s in ordered for r in s.records])
-    for summary in merged.values():
-        runs = [s.run_record for s in ordered if s.shard.impl == summary.impl]
-        for count in ("examples_asked", "calls", "shrink_calls", "reused", "seconds", "seconds_before_drain"):
-            setattr(summary, count, sum(r.get(count) or 0 for r in runs))
-        summary.searches = list(dict.fromkeys(n for r in runs for n in r.get("searches", [])))
-        summary.seed = ordered[0].shard.seed if ordered else None
-        summary.findings = []
-    for replay in campaign.replays or _distinct_failures(campaign):
+    out: list[dict] = []
+    for name in impls:
+        out.append(plugin_record(name, registry.entry(name)))
+        runs = [s.run_record for s in ordered if s.shard.impl == name]
+        run = {"record": "run", "impl": name, "profile": profile, "seed": seed,
+               "searches": list(dict.fromkeys(n for r in runs for n in r.get("searches", []))),
+               "skipped": {k: v for r in runs for k, v in (r.get("skipped") or {}).items()}, "minutes": None}
+        for count in ("examples_asked", "calls", "shrink_calls", "reused"):
+            run[count] = sum(r.get(count) or 0 for r in runs)
+        for seconds in ("seconds", "seconds_before_drain"):
+            run[seconds] = round(sum(r.get(seconds) or 0 for r in runs), 3)
+        run["stopped_by"] = next((r["stopped_by"] for r in runs if r.get("stopped_by")), "")
+        out.append(run)
+    for replay in campaign.replays:
         finding = replay.finding
-        if replay.reproduced:
-            finding = replace(finding, shrunk=replay.replayed)
-        merged[finding.shrunk.impl].findings.append(finding)
-    return merged
+        if replay.reproduced:          # the client's verdict stands for the shrunk case
+            replayed = replace(replay.replayed, index=finding.shrunk.index)
+            out.append(replayed.to_dict())
+        out.append(finding.to_record())
+    asked = max((r["examples_asked"] for r in out if r.get("record") == "run"), default=0)
+    out.append({"record": "report", "schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "profile": profile, "examples": examples, "examples_per_impl": asked, "minutes": None, "seed": seed,
+                "impls": impls, "jax_cross_check": settings.jax, "seconds": round(campaign.seconds, 2),
+                "environment": environment.describe(None)})
+    return out
 
 
-def merged_report(campaign: Campaign, settings: WorkerSettings, *, profile: str, examples: int | None,
-                  seed: int, impls: list[str]) -> dict:
-    """The conformance report of the whole campaign (``conv_oracle.report``'s format), with a
-    ``campaign`` section: shards, workers and their environments, replays, example database."""
-    from . import environment, registry
-    from .report import assemble_conformance, implementation_entry
-
-    summaries = merged_summaries(campaign)
-    entries = [implementation_entry(registry.entry(name), summaries[name]) for name in impls if name in summaries]
-    per_impl = {name: sum(s.shard.impl == name for s in campaign.shards) for name in impls}
-    asked = {name: summaries[name].examples_asked for name in impls if name in summaries}
-    run_info = {"profile": profile, "examples": examples, "examples_per_impl": max(asked.values(), default=0),
-                "seed": seed, "impls": impls, "jax_cross_check": settings.jax,
-                "seconds": round(campaign.seconds, 2)}
-    section = {
-        "shards": [{k: v for k, v in s.marker().items() if k != "environment"} for s in _ordered(campaign.shards)],
-        "shards_per_impl": per_impl,
-        "examples_asked_per_impl": asked,
+def campaign_section(campaign: Campaign, settings: WorkerSettings) -> dict:
+    """The report's ``campaign`` section: shards, workers and their environments, replays, database."""
+    return {
+        "shards": [{k: v for k, v in s.marker().items() if k not in ("environment", "run", "failures", "record")}
+                   for s in _ordered(campaign.shards)],
         "unfinished": campaign.errors,
         "resumed_shards": campaign.resumed,
         "workers": campaign.workers,
@@ -645,13 +661,24 @@ def merged_report(campaign: Campaign, settings: WorkerSettings, *, profile: str,
         "jax": "one JAX worker process per Dask worker" if settings.jax else "none",
         "database": {"local": settings.local_database, "shared": settings.shared_database,
                      "lost": campaign.database_lost},
-        "replays": [{"impl": r.found.impl, "search": r.found.search, "descriptor": r.found.descriptor,
-                     "seed": r.found.seed, "fill": r.found.fill, "kind_found": r.found.kind,
+        "replays": [{"impl": r.found.impl, "search": r.found.search, "relation": r.found.relation,
+                     "descriptor": r.found.descriptor, "seed": r.found.seed, "fill": r.found.fill,
+                     "kind_found": r.found.kind,
                      "kind_replayed": (r.replayed.kind or r.replayed.status) if r.replayed else None,
                      "reproduced": r.reproduced, "shards": r.shards, "workers": r.workers,
                      "replay": r.found.replay()} for r in campaign.replays],
         "examples": campaign.examples,
         "examples_per_second": round(campaign.examples / campaign.seconds, 2) if campaign.seconds else None,
     }
-    return assemble_conformance(entries, run_info, environment.describe(None), {},
-                                time.strftime("%Y-%m-%dT%H:%M:%S%z"), campaign=section)
+
+
+def merged_report(campaign: Campaign, merged: list[dict], settings: WorkerSettings) -> dict:
+    """The conformance report of the whole campaign, built from its records by the same path as
+    ``report --from-jsonl`` (:func:`conv_oracle.aggregate.conformance_from_records`), plus
+    the ``campaign`` section."""
+    from .aggregate import clean, conformance_from_records
+
+    records = [r for s in _ordered(campaign.shards) for r in s.case_records] + merged
+    report = conformance_from_records(json.loads(json.dumps(records, default=float)))
+    report["campaign"] = clean(campaign_section(campaign, settings))
+    return report

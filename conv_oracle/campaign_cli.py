@@ -114,8 +114,12 @@ def cmd_campaign(args) -> int:
         state = ("reproduced on the client" if r.reproduced else
                  f"NOT reproduced on the client (replay: {r.replayed.status} {r.replayed.kind})".rstrip())
         say(f"FAIL {r.found.message()}\n  found by {len(r.shards)} shard(s) on {', '.join(r.workers)}; {state}")
-    report = campaign.merged_report(result, settings, profile=args.profile, examples=args.examples,
-                                    seed=args.seed, impls=impls)
+    merged = campaign.merged_records(result, settings, profile=args.profile, examples=args.examples,
+                                     seed=args.seed, impls=impls)
+    log = campaign.CampaignLog(jsonl)          # the file becomes a report stream: report --from-jsonl reads it
+    log.write_records(merged)
+    log.close()
+    report = campaign.merged_report(result, merged, settings)
     paths = write_conformance(report, args.out)
     disagreements = report["summary"]["disagreements"]
     rate = result.examples / result.seconds if result.seconds else 0.0

@@ -186,22 +186,6 @@ def _run_one(name, out, bar, profile, examples, seed, worker, expected, minutes,
                note=f"[red]{len(summary.findings)} failures[/red]" if summary.findings else f"[green]{summary.verdict}")
 
 
-def implementation_entry(entry, summary) -> dict:
-    """The report entry of a registry entry's campaign summary (a campaign's merged shards)."""
-    from .aggregate import implementation_entry as entry_of
-
-    declared = {k: v for k, v in plugin_record(entry.name, entry).items() if k != "record"}
-    return entry_of(declared, summary, entry.plugin.capabilities.backward)
-
-
-def assemble_conformance(entries: list[dict], run: dict, env: dict, study_data: dict, created: str,
-                         **sections) -> dict:
-    """The report dict around its implementation entries (:func:`implementation_entry`)."""
-    from .aggregate import assemble
-
-    return assemble(entries, run, env, study_data, created, **sections)
-
-
 def build_from_records(records: list[dict]) -> dict:
     """``conv-oracle report --from-jsonl``: the report of recorded runs, no plugin or oracle called."""
     return conformance_from_records(records)

@@ -17,12 +17,13 @@ pytest.importorskip("distributed", reason="Dask distributed not installed: pip i
 pytest.importorskip("redis", reason="redis-py not installed: pip install 'conv-oracle[cluster]'")
 
 from conv_oracle import campaign  # noqa: E402
-from conv_oracle.report import verdicts  # noqa: E402
+from conv_oracle import schema_doc  # noqa: E402
+from conv_oracle.aggregate import verdicts  # noqa: E402
 from conv_oracle.stream import read  # noqa: E402
 
 CLI = [sys.executable, "-m", "conv_oracle.cli"]
 FAILING = "conv_oracle.mutants:bias_ignored"       # a planted bug: every shard finds and shrinks it
-FAILING_NAME = "mutant-bias_ignored"
+FAILING_NAME = FAILING                             # one name everywhere: the one asked for
 IMPLS = ["loop", FAILING]
 SHARDS, EXAMPLES, PROFILE = 2, 20, "ci"           # ci: no local database, so verdicts depend on seeds alone
 SETTINGS = campaign.WorkerSettings(campaign.hypothesis_version(), jax=False, trusted=True)
@@ -71,7 +72,10 @@ def client():
 
 def _verdicts(result: campaign.Campaign) -> dict:
     campaign.replay_failures(result, trusted=True)
-    return verdicts(campaign.merged_report(result, SETTINGS, profile=PROFILE, examples=EXAMPLES, seed=0, impls=IMPLS))
+    merged = campaign.merged_records(result, SETTINGS, profile=PROFILE, examples=EXAMPLES, seed=0, impls=IMPLS)
+    report = campaign.merged_report(result, merged, SETTINGS)
+    schema_doc.validate("conformance", report)
+    return verdicts(report)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +132,7 @@ def test_killed_worker_loses_no_record(client, undisturbed, tmp_path):
     rerun = [s for s in result.shards if any(s.shard.key in k for k in killed["keys"])]
     assert rerun and all(s.worker != killed["worker"] for s in rerun), "the killed worker's shard was not re-run"
     assert _verdicts(result) == undisturbed
-    assert len(read(str(tmp_path / "campaign.jsonl"))) == sum(len(s.records) + 1 for s in result.shards)
+    assert len(read(str(tmp_path / "campaign.jsonl"))) == sum(len(s.case_records) + 1 for s in result.shards)
 
 
 def _finished(jsonl) -> int:
@@ -161,6 +165,12 @@ def test_interrupted_campaign_resumes_running_only_unfinished_shards(undisturbed
     with open(tmp_path / "conformance.json") as fh:
         assert verdicts(json.load(fh)) == undisturbed
     assert _finished(jsonl) == SHARDS * len(IMPLS)
+    # the campaign's JSONL file is a report stream: the report rebuilt from it has the same verdicts
+    rebuilt = subprocess.run(CLI + ["report", "--from-jsonl", str(jsonl), "--out", str(tmp_path / "rebuilt")],
+                             capture_output=True, text=True, timeout=300)
+    assert rebuilt.returncode == 1, rebuilt.stdout + rebuilt.stderr       # 1: the planted bug fails
+    with open(tmp_path / "rebuilt" / "conformance.json") as fh:
+        assert verdicts(json.load(fh)) == undisturbed
 
 
 def test_failure_found_by_one_worker_is_replayed_first_by_the_other(client, redis_url, tmp_path):
