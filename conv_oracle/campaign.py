@@ -634,6 +634,10 @@ def merged_records(campaign: Campaign, settings: WorkerSettings, *, profile: str
         for seconds in ("seconds", "seconds_before_drain"):
             run[seconds] = round(sum(r.get(seconds) or 0 for r in runs), 3)
         run["stopped_by"] = next((r["stopped_by"] for r in runs if r.get("stopped_by")), "")
+        run["families"] = {}
+        for r in runs:
+            for family, count in (r.get("families") or {}).items():
+                run["families"][family] = run["families"].get(family, 0) + count
         out.append(run)
     for replay in campaign.replays:
         finding = replay.finding

@@ -165,7 +165,10 @@ def test_interrupted_campaign_resumes_running_only_unfinished_shards(undisturbed
     with open(tmp_path / "conformance.json") as fh:
         assert verdicts(json.load(fh)) == undisturbed
     assert _finished(jsonl) == SHARDS * len(IMPLS)
-    # the campaign's JSONL file is a report stream: the report rebuilt from it has the same verdicts
+    # the campaign's JSONL file is a report stream: every line a valid record, and the report
+    # rebuilt from it has the same verdicts
+    for record in read(str(jsonl)):
+        schema_doc.validate("records", record)
     rebuilt = subprocess.run(CLI + ["report", "--from-jsonl", str(jsonl), "--out", str(tmp_path / "rebuilt")],
                              capture_output=True, text=True, timeout=300)
     assert rebuilt.returncode == 1, rebuilt.stdout + rebuilt.stderr       # 1: the planted bug fails
