@@ -57,6 +57,18 @@ def _fwd_bwd(spec: ConvSpec, x, w, b, gy, groups: int) -> dict:
     return out
 
 
+def _conv(spec: ConvSpec, x, w, b):
+    """conv2d of torch tensors (asymmetric padding: pad first, then a valid conv)."""
+    (pt, pb), (pl, pr) = spec.padding
+    x = torch.nn.functional.pad(x, (pl, pr, pt, pb))
+    return torch.conv2d(x, w, b, spec.stride, 0, spec.dilation, spec.groups)
+
+
+def _forward_backward(spec: ConvSpec, x, w, b, gy) -> dict:
+    """y, dx, dw (db) of numpy arrays in their own dtype."""
+    return _fwd_bwd(spec, x, w, b, gy, spec.groups)
+
+
 def reference(spec: ConvSpec, x, w, b, gy) -> tuple[dict, dict]:
     """(truth, scale) for y, dx, dw, db; inputs are float64 NCHW/OIHW arrays.
 
