@@ -16,6 +16,7 @@ BUILTINS = ("loop", "im2col", "fft", "winograd-f2", "winograd-f4", "winograd-f6"
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
+    from . import arguments
     from .train import ACTIVATIONS, DEFAULT_SEED, DEFAULT_STEPS, VARIANTS
 
     p = subparsers.add_parser("train", help="train a small CNN with the implementation and with torch, compare "
@@ -24,14 +25,15 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--builtins", action="store_true", help=f"add the built-ins ({', '.join(BUILTINS)})")
     p.add_argument("--planted-bugs", action="store_true",
                    help="add the planted training bugs (dw, db, dx scaled by 1/N: conv_oracle.mutants)")
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"SGD steps (default {DEFAULT_STEPS})")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"data, weights and batches (default {DEFAULT_SEED})")
+    p.add_argument("--steps", type=arguments.count(1), default=DEFAULT_STEPS, help=f"SGD steps (default {DEFAULT_STEPS})")
+    p.add_argument("--seed", type=arguments.seed, default=DEFAULT_SEED,
+                   help=f"data, weights and batches (default {DEFAULT_SEED})")
     p.add_argument("--variant", action="append", choices=list(VARIANTS), help="only this dataset (repeatable)")
     p.add_argument("--activation", choices=list(ACTIVATIONS), default="softplus",
                    help="softplus (default: smooth, so the band argument holds) or relu")
     p.add_argument("--trusted", action="store_true",
                    help="call the implementation in this process (faster; no protection from hangs or crashes)")
-    p.add_argument("--out", default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT}/)")
+    p.add_argument("--out", type=arguments.output_dir, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT}/)")
     p.add_argument("--no-report", action="store_true", help="print the verdicts only")
     p.set_defaults(func=cmd_train)
     return p
@@ -72,8 +74,6 @@ def cmd_train(args) -> int:
     from .runner import single_threaded
     from .train import VARIANTS, Baseline, check
 
-    if args.steps < 1:
-        raise UsageError(f"--steps {args.steps}: must be at least 1")
     names = (list(BUILTINS) if args.builtins else []) + list(args.impl)
     names += [f"conv_oracle.mutants:{n}" for n in mutants.TRAINING_BUG_NAMES] if args.planted_bugs else []
     names = list(dict.fromkeys(names))
@@ -100,7 +100,10 @@ def cmd_train(args) -> int:
 
         report = build_training(baselines, checks, steps=args.steps, seed=args.seed, activation=args.activation,
                                 seconds=seconds)
-        paths = write_training(report, args.out)
+        try:
+            paths = write_training(report, args.out)
+        except OSError as exc:     # the verdicts above stand; say why the files are missing
+            raise UsageError(f"could not write the report into {args.out}: {exc.strerror or exc}") from exc
         say(f"wrote {', '.join(paths.values())}")
     bad = [c for c in checks if not c.ok]
     say(f"{len(checks) - len(bad)}/{len(checks)} agree with torch within the band; {seconds:.1f} s")

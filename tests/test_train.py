@@ -180,7 +180,8 @@ def test_train_command_writes_the_report(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, cause", [
-    (["train", "im2col", "--steps", "0"], "--steps 0: must be at least 1"),
+    (["train", "im2col", "--steps", "0"], "--steps: 0: must be at least 1"),
+    (["train", "im2col", "--seed", "-1"], "give a whole number"),
     (["train", "no_such_impl_xyz"], "unknown implementation 'no_such_impl_xyz'"),
     (["train"], "name an implementation"),
     (["train", "im2col", "--variant", "mnist"], "invalid choice: 'mnist'")])
