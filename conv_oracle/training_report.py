@@ -17,14 +17,14 @@ import time
 import numpy as np
 
 from . import train as T
-from .report import CSS, _h, _plt, _svg, atomic_write, environment_lines, fmt, html_table, md_table
+from .report import CSS, _clean, _h, _plt, _svg, atomic_write, environment_lines, fmt, html_table, md_table
 
 SCHEMA = "conv-oracle/training/1"
 
 
 def _series(values) -> list:
-    """Per-step floats at 4 significant digits (the plots and tables need no more); NaN -> None."""
-    return [None if not np.isfinite(v) else float(f"{v:.4g}") for v in np.asarray(values, dtype=float)]
+    """Per-step floats at 4 significant digits (the plots and tables need no more)."""
+    return [float(f"{v:.4g}") for v in np.asarray(values, dtype=float)]
 
 
 def _trajectory(traj: T.Trajectory) -> dict:
@@ -32,15 +32,11 @@ def _trajectory(traj: T.Trajectory) -> dict:
             "seconds": round(traj.seconds, 3)}
 
 
-def _finite(x):
-    return x if isinstance(x, (int, float)) and np.isfinite(x) else None
-
-
 def check_entry(c: T.Check) -> dict:
-    entry = {"impl": c.impl, "status": c.status, "detail": c.detail, "multiple": _finite(c.multiple),
+    entry = {"impl": c.impl, "status": c.status, "detail": c.detail, "multiple": c.multiple if c.rho else None,
              "rho": c.rho, "seconds": round(c.seconds, 3)}
     if c.trajectory is not None:
-        entry.update(ratio={k: _finite(v) for k, v in c.ratio.items()}, worst=c.worst,
+        entry.update(ratio=dict(c.ratio), worst=c.worst,
                      first_outside=list(c.first_outside) if c.first_outside else None,
                      trajectory=_trajectory(c.trajectory),
                      divergence={k: _series(d) for k, d in c.divergence.items()})
@@ -93,11 +89,11 @@ def build_training(baselines: list[T.Baseline], checks: list[T.Check], *, steps:
     impls = list(dict.fromkeys(c.impl for c in checks))
     verdict = {i: "agree" if all(c.ok for c in checks if c.impl == i) else
                next(c.status for c in checks if c.impl == i and not c.ok) for i in impls}
-    return {"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    return _clean({"schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "run": {"steps": steps, "seed": seed, "activation": activation, "impls": impls,
                     "variants": [b.schedule.variant.name for b in baselines], "seconds": round(seconds, 1)},
             "method": METHOD, "verdicts": verdict, "variants": variants,
-            "environment": environment.describe()}
+            "environment": environment.describe()})    # non-finite floats as "inf" / "nan", as every report
 
 
 def write_training(report: dict, out_dir: str = "reports") -> dict[str, str]:
@@ -212,7 +208,7 @@ def render_markdown(report: dict) -> str:
 # ---- plots ----------------------------------------------------------------------------------------
 def _in_widths(divergence: dict, width: dict) -> list:
     """Per step: the largest d / width over the metrics (NaN counts as infinite)."""
-    per = [[np.inf if d is None else d / width[k] for d in divergence[k]] for k in T.METRICS]
+    per = [[float(d) / width[k] if np.isfinite(float(d)) else np.inf for d in divergence[k]] for k in T.METRICS]
     return [max(vals) for vals in zip(*per)]
 
 
@@ -227,7 +223,7 @@ def plot_variant(v: dict) -> str | None:
     ax.plot(steps, v["torch"]["loss"], color="k", lw=2, label="torch f32")
     ax.plot(steps, v["exact"]["loss"], color="0.6", lw=1, ls="--", label="torch f64 (exact)")
     for i, c in enumerate(checks):
-        ax.plot(steps, [np.nan if x is None else x for x in c["trajectory"]["loss"]], color=f"C{i}", lw=0.8,
+        ax.plot(steps, [float(x) for x in c["trajectory"]["loss"]], color=f"C{i}", lw=0.8,
                 alpha=0.8, label=c["impl"].replace("conv_oracle.mutants:", ""))
     ax.set_yscale("log")
     ax.set_xlabel("step")

@@ -81,6 +81,16 @@ class MutatesInput(LoopConv):
         return super().forward(x, w, b, spec)
 
 
+class NaNForward(LoopConv):
+    name = "test-nan-forward"
+    description = "loop whose forward returns a NaN in its first element"
+
+    def forward(self, x, w, b, spec):
+        y = super().forward(x, w, b, spec)
+        y.flat[0] = np.nan
+        return y
+
+
 class NoStride(LoopConv):
     name = "test-no-stride"
     description = "loop declaring stride 1 only"
@@ -161,6 +171,18 @@ def test_nan_bound_is_a_failure_never_a_pass(baseline):
     assert result.status == "fault" and result.detail.startswith("model")
 
 
+def test_nan_output_disagrees_and_the_report_stays_valid_json(baseline, tmp_path):
+    from conv_oracle.training_report import build_training, write_training
+
+    result = _check(NaNForward(), baseline)
+    assert result.status == "disagree" and result.first_outside == ("conv1", 0)
+    paths = write_training(build_training([baseline], [result], steps=STEPS, seed=0, activation="softplus",
+                                          seconds=1.0), str(tmp_path))
+    entry = json.loads(open(paths["json"]).read())["variants"][0]["checks"][0]
+    assert entry["status"] == "disagree" and entry["ratio"]["loss"] == "nan"
+    assert "<svg" in open(paths["html"]).read()
+
+
 def test_train_command_writes_the_report(tmp_path, capsys):
     code = cli.main(["train", "im2col", "conv_oracle.mutants:db_averaged_over_batch", "--steps", "20",
                      "--variant", VARIANT.name, "--out", str(tmp_path)])
@@ -171,7 +193,13 @@ def test_train_command_writes_the_report(tmp_path, capsys):
     report = json.loads((tmp_path / "training.json").read_text())
     assert report["schema"] == "conv-oracle/training/1"
     assert report["verdicts"] == {"im2col": "agree", "conv_oracle.mutants:db_averaged_over_batch": "disagree"}
-    (variant,) = report["variants"]
+    assert set(report) == {"schema", "created", "run", "method", "verdicts", "variants", "environment"}
+    (variant,) = report["variants"]                                     # as docs/report-schema.md says
+    assert set(variant) == {"variant", "channels", "size", "filters", "batch", "lr", "train_images", "test_images",
+                            "layers", "width", "torch", "exact", "divergence", "reordered_divergence",
+                            "self_check", "checks"}
+    assert set(variant["checks"][0]) == {"impl", "status", "detail", "multiple", "rho", "seconds", "ratio", "worst",
+                                         "first_outside", "trajectory", "divergence"}
     assert len(variant["torch"]["loss"]) == 20 and set(variant["width"]) == set(T.METRICS)
     md = (tmp_path / "training.md").read_text()
     assert "| im2col | shapes-8x8x1 | agree | 2 |" in md
