@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from . import train as T
-from .report import CSS, _clean, _h, _plt, _svg, atomic_write, environment_lines, fmt, html_table, md_table
+from .aggregate import clean as _clean
+from .render import CSS, _h, _plt, _svg, atomic_write, environment_lines, fmt, html_table, md_table
 
 SCHEMA = "conv-oracle/training/1"
 
