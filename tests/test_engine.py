@@ -119,3 +119,17 @@ def test_a_time_budget_fuzzes_for_that_time_and_counts():
     assert summary.examples >= 5 and summary.relation_examples["adjoint"] >= 1
     assert summary.seconds < 0.05 * 60 + 15
     assert summary.verdict == "pass", summary.line()
+
+
+def test_homogeneity_owes_no_exactness_on_the_subnormal_grid():
+    """float16 dw(x) of 6e-5 is subnormal, its double is not: 2*round(s) != round(2s) there.
+    A correct float32-accumulating plugin passes; off that grid exactness is still owed."""
+    from impls.im2col import Im2colConv
+
+    spec = ConvSpec.parse("n1c64h3w3f3k3x3s1x1p2,2,2,2d2x2g1b0 f16")
+    result = relation_case(Im2colConv(), "homogeneity", spec, 16)
+    assert result.ok, result.message()
+    dw = next(v for v in result.verdicts if v.output.startswith("homogeneity dw"))
+    assert not dw.exact_required and dw.max_ratio > 0      # the case does reach the subnormal grid
+    normal = relation_case(Im2colConv(), "homogeneity", ConvSpec.parse("n2c3h5w5f2k3 f32"), 0)
+    assert all(v.exact_required for v in normal.verdicts)

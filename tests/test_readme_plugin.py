@@ -23,7 +23,7 @@ def test_readme_plugin_checks_clean(tmp_path):
     assert "conv-oracle check my_conv.py:EinsumConv" in README.read_text()
     run = check(tmp_path, readme_plugin())
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "0 failing" in run.stdout and "refused cleanly" in run.stdout
+    assert "my_conv.py:EinsumConv: pass;" in run.stdout and "refused cleanly" in run.stdout
 
 
 def test_broken_copy_of_readme_plugin_fails_with_replay(tmp_path):
