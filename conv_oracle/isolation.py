@@ -229,6 +229,18 @@ class IsolatedExecutor:
             return f"the worker could not load the plugin: {error}"
         return ""
 
+    def _memory_note(self) -> str:
+        """How much memory a worker about to be killed held: a slow allocation looks like a hang."""
+        try:
+            with open(f"/proc/{self._process.pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            resident = int(fields["VmRSS"].split()[0]) * 1024
+        except (OSError, KeyError, ValueError):
+            return ""
+        return f" (it held {resident / 2**30:.2f} GiB resident" + (
+            f", with an address-space limit of {self.memory_limit / 2**30:.2f} GiB added after start-up)"
+            if self.memory_limit else ")")
+
     def _stop(self, grace: float = 0.0) -> int | None:
         """Stop the worker (after ``grace`` seconds to exit by itself); its exit code."""
         if self._process is None:
@@ -252,8 +264,9 @@ class IsolatedExecutor:
         try:
             self._conn.send((spec.descriptor(), (arrays.x, arrays.w, arrays.b, arrays.gy), backward))
             if not self._conn.poll(timeout):
+                memory = self._memory_note()
                 self._stop()
-                return Execution(error_kind=HANG, error=f"no answer within {chosen}; the worker was killed"
+                return Execution(error_kind=HANG, error=f"no answer within {chosen}; the worker was killed{memory}"
                                  + _output_tail(self._output_path))
             done = pickle.loads(self._conn.recv_bytes())
         except (EOFError, ConnectionError, OSError):
