@@ -316,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        return _main(argv)
+    except KeyboardInterrupt:          # before a command started (parsing, imports): nothing to save
+        print("conv-oracle: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    try:
         config.check_all()
     except config.ConfigError as exc:
         print(f"conv-oracle: error: {exc}", file=sys.stderr)
@@ -329,17 +337,18 @@ def main(argv=None) -> int:
 
     if getattr(args, "trusted", False) and config.summary_fd() is None:
         return isolation.supervise(argv)   # a plugin that ends this process must not end the run with 0
-    registry.isolate_imports()      # a plugin that hangs or exits at import is unavailable, with its cause
-    warnings.filterwarnings("ignore", "conv-oracle plugin", RuntimeWarning)   # said once, as the error
-    try:
-        code = args.func(args)
-    except (SpecError, UsageError, StreamError, StreamWriteError, config.ConfigError,
-            registry.UnknownImplementationError, registry.PluginLoadError) as exc:
-        print(f"conv-oracle: error: {arguments.cut(str(exc))}", file=sys.stderr)
-        code = EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"conv-oracle: interrupted; {interrupted_message(argv)}", file=sys.stderr)
-        code = 130
+    # a plugin that hangs or exits at import is unavailable, with its cause, said once as the error
+    with registry.isolated_imports(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "conv-oracle plugin", RuntimeWarning)
+        try:
+            code = args.func(args)
+        except (SpecError, UsageError, StreamError, StreamWriteError, config.ConfigError,
+                registry.UnknownImplementationError, registry.PluginLoadError) as exc:
+            print(f"conv-oracle: error: {arguments.cut(str(exc))}", file=sys.stderr)
+            code = EXIT_USAGE
+        except KeyboardInterrupt:
+            print(f"conv-oracle: interrupted; {interrupted_message(argv)}", file=sys.stderr)
+            code = 130
     isolation.report_end()
     return code
 

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -63,6 +64,21 @@ def worker_setup(parent_pid: int) -> None:
     """What every worker process does first: die with its parent, leave Ctrl-C to it."""
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def sigint_ignored():
+    """Start child processes inside this block: they ignore Ctrl-C from their first instruction
+    (an ignored signal stays ignored across exec, and Python keeps it so), so a Ctrl-C while a
+    worker starts up prints no traceback from it. Main thread only; elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _address_space_in_use() -> int:
@@ -213,7 +229,8 @@ class IsolatedExecutor:
             target=_serve, args=(child, self.registry_name, self.memory_limit, self._output_path, os.getpid()),
             daemon=True, name=f"conv-oracle-{self.registry_name}")
         try:
-            process.start()
+            with sigint_ignored():
+                process.start()
         finally:
             child.close()
         self._process, self._conn = process, conn

@@ -12,6 +12,7 @@ only imports plugins that imported cleanly there.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -84,10 +85,15 @@ def _load_target(name: str, target: str, loader) -> Entry:
     return Entry(name, target, plugin, family=plugin.family)
 
 
-def isolate_imports(timeout: float = IMPORT_TIMEOUT_S) -> None:
-    """From now on, import every plugin in a child process (within ``timeout``) before this one."""
+@contextlib.contextmanager
+def isolated_imports(timeout: float = IMPORT_TIMEOUT_S):
+    """Within the block, import every plugin in a child process (within ``timeout``) before this one."""
     global _import_timeout
-    _import_timeout = timeout
+    previous, _import_timeout = _import_timeout, timeout
+    try:
+        yield
+    finally:
+        _import_timeout = previous
 
 
 def _import_fault(name: str) -> str | None:
@@ -193,6 +199,14 @@ def _probe_child() -> None:
         print(json.dumps(["done", name, error]), file=report, flush=True)
 
 
+def _deaf_child(parent: int) -> None:
+    """In the probe child, before exec: die with the parent, ignore Ctrl-C (the CLI handles it)."""
+    from .isolation import die_with_parent
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+
+
 def _child_death(code: int) -> str:
     if code < 0:
         return f"its import killed the interpreter (signal {signal.Signals(-code).name})"
@@ -203,14 +217,12 @@ def probe_imports(todo: list[str], timeout: float) -> dict[str, str | None]:
     """{name: None, or why importing it failed in a child process}. One child loads them in
     turn; one that hangs (past ``timeout``) or ends the child is blamed, and a new child goes
     on with the rest."""
-    from .isolation import die_with_parent
-
     found: dict[str, str | None] = {}
     parent = os.getpid()
     while todo:
         child = subprocess.Popen([sys.executable, "-c", _PROBE, *todo], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 preexec_fn=lambda: die_with_parent(parent))
+                                 preexec_fn=lambda: _deaf_child(parent))
         current, deadline = None, time.monotonic() + timeout
         try:
             while True:

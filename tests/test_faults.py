@@ -216,12 +216,14 @@ def _wait_for_records(path, count, proc, limit=180):
 
 
 def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path):
+    """Ctrl-C mid-run (the plugin's worker stalls at its 60th call, so the run cannot end first):
+    no traceback from any worker, the count of saved records, and a resume command that works."""
     stream = tmp_path / "run.jsonl"
-    args = ["check", "loop", "--profile", "ci", "--jsonl", str(stream)]     # with the JAX worker
+    args = ["check", "tests.test_cli:StallsMidway", "--profile", "ci", "--timeout", "120", "--jsonl", str(stream)]
     proc = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            start_new_session=True)
-    _wait_for_records(stream, 5, proc)
-    os.killpg(proc.pid, signal.SIGINT)           # as a terminal does: the whole process group
+                            start_new_session=True, env={**os.environ, "CONV_ORACLE_TEST_STALL_AFTER": "60"})
+    _wait_for_records(stream, 3, proc)
+    os.killpg(proc.pid, signal.SIGINT)           # as a terminal does: the whole process group, workers too
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out[-1000:], err[-2000:])
     assert "Traceback" not in err, err[-3000:]
@@ -229,7 +231,7 @@ def test_ctrl_c_says_what_was_saved_and_how_to_resume(tmp_path):
     assert f"{saved} case records are saved in {stream}; resume with: conv-oracle " in err, err
     command = shlex.split(err.split("resume with: ", 1)[1].splitlines()[0])
     assert command[0] == "conv-oracle"
-    resumed = cli(*command[1:])
+    resumed = cli(*command[1:])                  # without the stall
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resumed: {saved} case records reused" in resumed.stdout
 

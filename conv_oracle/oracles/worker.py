@@ -60,6 +60,10 @@ class JaxWorker:
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init, initargs=(worker_cpu(), os.getpid()),
         )
+        from ..isolation import sigint_ignored
+
+        with sigint_ignored():            # the process starts now, deaf to Ctrl-C from its first instruction
+            self._pool.submit(os.getpid)
         self._settings: dict | None = None
 
     def submit(self, spec: ConvSpec, x, w, b, gy) -> Future:
