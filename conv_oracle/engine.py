@@ -479,8 +479,8 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
                     split = family_examples(wanted) if not families else {
                         f: wanted // len(families) + (i < wanted % len(families)) for i, f in enumerate(families)}
                     for family, count in split.items():
-                        if stop_on_failure and summary.findings:
-                            break
+                        if (stop_on_failure and summary.findings) or summary.stopped_by:
+                            break         # a fatal fault ends the plugin's campaign, not one family's search
                         before = summary.examples
                         campaign.search(name, case_strategy(caps, dtypes=dtypes, family=family), count,
                                         campaign.oracle_case, lambda c: (ORACLE, "", c[0].descriptor(), c[1], c[2]),
