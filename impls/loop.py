@@ -78,6 +78,7 @@ class LoopConv(ConvPlugin):
         dxp = np.zeros_like(xp)                                # gradient of the padded input
         dw = np.zeros_like(w)
         ho, wo = spec.out_hw
+        (pt, pb), (pl, pr) = spec.padding                      # all four named: the planted padding bugs use them
         for cin, cout in _groups(spec):
             wg = w[cout]                                       # (F/g, C/g, KH, KW)
             for i in range(ho):
@@ -86,7 +87,6 @@ class LoopConv(ConvPlugin):
                     g_ij = gy[:, cout, i, j]                   # (N, F/g)
                     dw[cout] += np.tensordot(g_ij, xp[:, cin, rows, cols], axes=([0], [0]))
                     dxp[:, cin, rows, cols] += np.tensordot(g_ij, wg, axes=([1], [0]))
-        (pt, _), (pl, _) = spec.padding
         dx = dxp[:, :, pt:pt + spec.h, pl:pl + spec.w]         # crop; works for zero padding too
         db = gy.sum(axis=(0, 2, 3)) if b is not None else None
         dx, dw, db = (None if a is None else a.astype(store, copy=False) for a in (dx, dw, db))  # one rounding each
