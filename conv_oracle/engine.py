@@ -185,7 +185,8 @@ class CampaignSummary:
         verdict = {PASSED: "pass", FAILED: f"FAIL ({len(self.findings)} distinct failures)",
                    INSUFFICIENT: f"INSUFFICIENT: {self.insufficient}"}[self.verdict]
         return (f"{self.impl}: {verdict}; {self.examples} examples (distinct cases; {self.shrink_calls} shrink calls "
-                f"besides), {self.honesty_examples} declared-unsupported offered, {relations} relation cases, "
+                f"besides), {len(self.findings)} failing (distinct, shrunk), "
+                f"{self.honesty_examples} declared-unsupported offered, {relations} relation cases, "
                 f"{self.cross_checked} cross-checked against JAX ({self.cross_skipped_nonfinite} NaN/Inf-input cases "
                 f"not: see README), {len(self.disagreements)} oracle disagreements"
                 + (f"; time budget {self.minutes:g} min" if self.minutes else ""))
