@@ -21,7 +21,7 @@ import sys
 import time
 
 from . import registry
-from .report import _impl_rows, atomic_write, html_table, md_table, render_html, render_markdown
+from .report import _impl_rows, atomic_write, html_table, md_table, render_html, render_markdown, write_report_files
 
 SCHEMA = "conv-oracle/frameworks/1"
 SCRIPTS = "frameworks"                       # directory of the reproduction scripts, under the report's
@@ -237,11 +237,7 @@ def render_frameworks_html(report: dict) -> str:
 def write_frameworks(report: dict, out_dir: str = "reports") -> dict[str, str]:
     texts = {"json": json.dumps(report, indent=1, allow_nan=False) + "\n",
              "md": render_frameworks_markdown(report), "html": render_frameworks_html(report)}
-    paths = {}
-    for ext, text in texts.items():
-        paths[ext] = os.path.join(out_dir, f"frameworks.{ext}")
-        atomic_write(paths[ext], text)
-    return paths
+    return write_report_files("frameworks", texts, out_dir)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,15 @@ def atomic_write(path: str, content) -> None:
         raise
 
 
+def write_report_files(stem: str, texts: dict[str, str], out_dir: str) -> dict[str, str]:
+    """Write ``{ext: text}`` (rendered beforehand, so a render error writes nothing) as
+    ``out_dir/stem.ext``, each replaced atomically; returns {ext: path}."""
+    paths = {ext: os.path.join(out_dir, f"{stem}.{ext}") for ext in texts}
+    for ext, text in texts.items():
+        atomic_write(paths[ext], text)
+    return paths
+
+
 def fmt(x, digits: int = 3) -> str:
     if x is None:
         return "-"

@@ -23,7 +23,7 @@ import warnings
 from .aggregate import FEATURES, OUTPUTS, SCHEMA, STATE_TEXT, STATES, conformance_from_records, verdicts  # noqa: F401
 from .profiles import import_independent_draws
 from .strategies import describe_draws
-from .render import CSS, _h, _plt, _svg, atomic_write, environment_lines, fmt, html_table, md_table  # noqa: F401
+from .render import CSS, _h, _plt, _svg, atomic_write, environment_lines, fmt, html_table, md_table, write_report_files  # noqa: F401
 from .report_sections import _impl_rows, render_html, render_markdown  # noqa: F401
 from .report_studies import STUDY_ADAPTERS, STUDY_KEYS, run_study  # noqa: F401
 
@@ -195,8 +195,4 @@ def write_conformance(report: dict, out_dir: str = "reports") -> dict[str, str]:
     """Render all three formats first, then replace each file atomically; returns the paths."""
     texts = {"json": json.dumps(report, indent=1, sort_keys=False, allow_nan=False) + "\n",
              "md": render_markdown(report), "html": render_html(report)}
-    paths = {}
-    for ext, text in texts.items():
-        paths[ext] = os.path.join(out_dir, f"conformance.{ext}")
-        atomic_write(paths[ext], text)
-    return paths
+    return write_report_files("conformance", texts, out_dir)

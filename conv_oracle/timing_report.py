@@ -22,7 +22,7 @@ import math
 import statistics
 import time
 
-from .render import _h, _plt, _svg, atomic_write, fmt, html_table, md_table
+from .render import _h, _plt, _svg, atomic_write, fmt, html_table, md_table, write_report_files
 
 SCHEMA = "conv-oracle/timing/1"
 CROSSOVER_IMPLS = ("fft", "im2col", "winograd-f2", "winograd-f4", "winograd-f6")
@@ -149,15 +149,9 @@ def build_timing(data: dict, *, crossover: bool = True, accuracy: bool = True, q
 
 
 def write_timing(report: dict, out_dir: str = "reports") -> dict[str, str]:
-    import os
-
     texts = {"json": json.dumps(report, indent=1, allow_nan=False) + "\n", "md": render_markdown(report),
              "html": render_html(report)}
-    paths = {}
-    for ext, text in texts.items():
-        paths[ext] = os.path.join(out_dir, f"timing.{ext}")
-        atomic_write(paths[ext], text)
-    return paths
+    return write_report_files("timing", texts, out_dir)
 
 
 # ---- rendering ----------------------------------------------------------------------------------

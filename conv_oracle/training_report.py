@@ -11,14 +11,13 @@ divergence over the steps in band units). The rendering helpers are the conforma
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import numpy as np
 
 from . import train as T
 from .aggregate import clean as _clean
-from .render import CSS, _h, _plt, _svg, atomic_write, environment_lines, fmt, html_table, md_table
+from .render import CSS, _h, _plt, _svg, atomic_write, environment_lines, fmt, html_table, md_table, write_report_files
 
 SCHEMA = "conv-oracle/training/1"
 
@@ -102,11 +101,7 @@ def write_training(report: dict, out_dir: str = "reports") -> dict[str, str]:
     # compact JSON: a thousand per-step numbers per run, one per line, would make it a megabyte
     texts = {"json": json.dumps(report, separators=(",", ":"), allow_nan=False) + "\n", "md": render_markdown(report),
              "html": render_html(report)}
-    paths = {}
-    for ext, text in texts.items():
-        paths[ext] = os.path.join(out_dir, f"training.{ext}")
-        atomic_write(paths[ext], text)
-    return paths
+    return write_report_files("training", texts, out_dir)
 
 
 # ---- tables ---------------------------------------------------------------------------------------
