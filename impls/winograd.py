@@ -440,7 +440,10 @@ class WinogradBound(ErrorModel):
 
 
 # ---- the plugins -----------------------------------------------------------------------------
-class _Winograd(ConvPlugin):
+class Winograd(ConvPlugin):
+    """F(m x m, r x r) with the named interpolation points; the registered plugins below fix
+    ``m`` and ``points``, :func:`winograd_plugin` makes one for any other pair."""
+
     m: int = 4
     points: str = "improved"
     capabilities = Capabilities(dtypes=("float32", "float64"), max_stride=None, max_dilation=1,
@@ -482,14 +485,25 @@ class _Winograd(ConvPlugin):
         return dx, dw, db
 
 
-class WinogradF2(_Winograd):
+def winograd_plugin(m: int, points: str = "improved") -> Winograd:
+    """A Winograd F(m x m, r x r) plugin with ``points`` ("classic" or "improved") for any tile
+    size the transform generator supports: the registered ones are F2, F4, F6 (improved) and F4,
+    F6 (classic); accuracy studies need others too (F8, F2 classic). Same code, same error model."""
+    transforms(m, 3, points)                      # an unknown point set or tile size fails here
+    cls = type(f"WinogradF{m}{points.title()}", (Winograd,), dict(
+        m=m, points=points, name=f"winograd-f{m}-{points}", description=f"Winograd F({m}x{m}, rxr), {points} points",
+        error_model=WinogradBound(m, points)))
+    return cls()
+
+
+class WinogradF2(Winograd):
     m, points = 2, "improved"
     name = "winograd-f2"
     description = "Winograd F(2x2, rxr) from a Toom–Cook generator (Lavin & Gray 2016); 3x3 points {0, 1, -1, inf}"
     error_model = WinogradBound(2, "improved")
 
 
-class WinogradF4(_Winograd):
+class WinogradF4(Winograd):
     m, points = 4, "improved"
     name = "winograd-f4"
     description = ("Winograd F(4x4, rxr) from a Toom–Cook generator; 3x3 points {0, -1, 1, 1/2, -2, inf} "
@@ -497,7 +511,7 @@ class WinogradF4(_Winograd):
     error_model = WinogradBound(4, "improved")
 
 
-class WinogradF6(_Winograd):
+class WinogradF6(Winograd):
     m, points = 6, "improved"
     name = "winograd-f6"
     description = ("Winograd F(6x6, rxr) from a Toom–Cook generator; 3x3 points {0, ±1, ±1/2, ±2, inf} "
@@ -505,14 +519,14 @@ class WinogradF6(_Winograd):
     error_model = WinogradBound(6, "improved")
 
 
-class WinogradF4Classic(_Winograd):
+class WinogradF4Classic(Winograd):
     m, points = 4, "classic"
     name = "winograd-f4-classic"
     description = "Winograd F(4x4, rxr); classic 3x3 points {0, ±1, ±2, inf} (Lavin & Gray 2016)"
     error_model = WinogradBound(4, "classic")
 
 
-class WinogradF6Classic(_Winograd):
+class WinogradF6Classic(Winograd):
     m, points = 6, "classic"
     name = "winograd-f6-classic"
     description = "Winograd F(6x6, rxr); classic 3x3 points {0, ±1, ±2, ±3, inf}"

@@ -13,7 +13,8 @@ from conv_oracle import ConvSpec, NotSupported
 from conv_oracle.oracles.torch_oracle import reference
 from conv_oracle.pytest_plugin import assert_case_ok
 from conv_oracle.runner import run_case
-from impls.winograd import KERNEL_MAX, WinogradF2, WinogradF4, WinogradF4Classic, WinogradF6, WinogradF6Classic
+from impls.winograd import (KERNEL_MAX, WinogradF2, WinogradF4, WinogradF4Classic, WinogradF6, WinogradF6Classic,
+                            winograd_plugin)
 from impls.winograd_transforms import fir_exact, points_for, toom_cook, transforms
 
 PLUGINS = [WinogradF2(), WinogradF4(), WinogradF6(), WinogradF4Classic(), WinogradF6Classic()]
@@ -180,3 +181,31 @@ def test_batch_chunks_stay_within_bound(monkeypatch):
     monkeypatch.setattr(W, "CHUNK_BYTES", 1)
     monkeypatch.setattr(W, "MIN_TILES", 1)
     check_case(WinogradF4(), ConvSpec.parse("n3c5h10w11f4k3s1x2p1,2,0,1 f32"), 11)
+
+
+@pytest.mark.parametrize("registered", PLUGINS, ids=lambda p: p.name)
+def test_the_public_factory_makes_the_registered_plugins(registered):
+    """winograd_plugin(m, points) is the registered plugin's arithmetic and error model, bit for bit."""
+    made = winograd_plugin(registered.m, registered.points)
+    spec = ConvSpec.parse("n2c4h11w10f3k3s1x2p1,0,2,1 f32")
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal(spec.x_shape).astype(np.float32), rng.standard_normal(spec.w_shape).astype(np.float32)
+    b, gy = rng.standard_normal(spec.b_shape).astype(np.float32), rng.standard_normal(spec.y_shape).astype(np.float32)
+    assert made.forward(x, w, b, spec).tobytes() == registered.forward(x, w, b, spec).tobytes()
+    for mine, theirs in zip(made.backward(x, w, b, gy, spec), registered.backward(x, w, b, gy, spec)):
+        assert mine.tobytes() == theirs.tobytes()
+    assert made.error_model.describe() == registered.error_model.describe()
+
+
+@pytest.mark.parametrize("m,points", [(8, "improved"), (8, "classic"), (2, "classic"), (3, "improved")])
+def test_the_public_factory_makes_unregistered_tiles_that_pass(m, points):
+    """Tiles no entry point registers (the accuracy study's F(8,3)) pass the engine's verdict."""
+    plugin = winograd_plugin(m, points)
+    assert plugin.name == f"winograd-f{m}-{points}"
+    check_case(plugin, ConvSpec.parse("n2c6h17w13f4k3s2x1p1 f32"), 3)
+    check_case(plugin, ConvSpec.parse("n1c3h9w9f2k5p2 f64"), 4, "magnitudes")
+
+
+def test_the_public_factory_refuses_an_unknown_point_set():
+    with pytest.raises(ValueError, match="point set"):
+        winograd_plugin(4, "chebyshev")

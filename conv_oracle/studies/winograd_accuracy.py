@@ -2,16 +2,19 @@
 
 For m in {2, 4, 6, 8}, classic and improved interpolation points, and C in {16, 64, 256}
 input channels: the normwise relative error ``||y_hat - y||_F / ||y||_F`` of the float32
-forward against the float64 direct reference (``torch.nn.functional.conv2d`` in float64 on
-the same float32-rounded inputs), N(0,1) data, 3x3 kernels, a 48x48 output (50x50 input,
+forward against the float64 direct reference (the harness's torch oracle on the same
+float32-rounded inputs), N(0,1) data, 3x3 kernels, a 48x48 output (50x50 input,
 no padding), N=1 and F=16 to keep the study under a minute, one fixed seed. The same cases
 run through the project's ``im2col`` and ``fft`` plugins (and torch's own float32 conv) as
 baselines; a plugin that cannot be loaded or refuses the case is recorded as unavailable.
 
-For the Winograd rows it also reports the tightness of the declared error model
-(:class:`impls.winograd.WinogradBound`) on the same cases: the largest per-element
-``error / bound`` and the normwise ratio ``||error|| / ||bound||``. A bound violation would
-show as a tightness above 1 and is reported, never hidden.
+The Winograd plugins come from the public factory :func:`impls.winograd.winograd_plugin`
+(any tile size, either point set; the registered plugins are some of them). For those rows it
+also reports the tightness of the declared error model on the same cases, the bound checked by
+:func:`conv_oracle.bounds.checked_model_bounds` and the error judged by
+:func:`conv_oracle.compare.compare_output` (the harness's one comparator): the largest
+per-element ``error / bound`` and the normwise ratio ``||error|| / ||bound||``. A bound
+violation would show as a tightness above 1 and ``bound_holds`` false, reported, never hidden.
 
 Run: ``.venv/bin/python -m conv_oracle.studies.winograd_accuracy`` (prints JSON).
 """
@@ -42,30 +45,29 @@ def _arrays(spec: ConvSpec, seed: int):
     return x, w
 
 
-def _reference(spec: ConvSpec, x, w) -> np.ndarray:
-    import torch
-    import torch.nn.functional as TF
-    return TF.conv2d(torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64))).numpy()
-
-
 def _relerr(y, ref) -> float:
     return float(np.linalg.norm(np.asarray(y, np.float64) - ref) / np.linalg.norm(ref))
 
 
-def _winograd_plugin(m: int, points: str):
-    from impls.winograd import WinogradBound, _Winograd
+def _truth_and_context(spec: ConvSpec, x, w):
+    """The float64 truth of y and the bound context of the case (y only: the study is forward)."""
+    from .. import bounds as B
+    from ..oracles.torch_oracle import reference
 
-    cls = type(f"WinogradF{m}{points.title()}", (_Winograd,), dict(
-        m=m, points=points, name=f"winograd-f{m}-{points}", description=f"F({m},3) {points} points",
-        error_model=WinogradBound(m, points)))
-    return cls()
+    x64, w64, gy = x.astype(np.float64), w.astype(np.float64), np.zeros(spec.y_shape)
+    truth, scale = reference(spec, x64, w64, None, gy)
+    ctx = B.BoundContext(spec, x64, w64, None, gy, scale, B.terms(spec), ("y",), truth)
+    return truth["y"], ctx
 
 
 def run(channels=CHANNELS, tiles=TILES, seed: int = SEED) -> dict:
     """The study as a JSON-serialisable dict: settings, rows and notes."""
+    from impls.winograd import winograd_plugin
     from impls.winograd_transforms import IMPROVED_9_NOTE, points_for
 
+    from .. import bounds as B
     from .. import registry
+    from ..compare import compare_output
 
     t0 = time.perf_counter()
     rows = []
@@ -78,22 +80,21 @@ def run(channels=CHANNELS, tiles=TILES, seed: int = SEED) -> dict:
     for c in channels:
         spec = _spec(c)
         x, w = _arrays(spec, seed)
-        ref = _reference(spec, x, w)
+        ref, ctx = _truth_and_context(spec, x, w)
         for m in tiles:
             for points in POINTS:
-                plugin = _winograd_plugin(m, points)
+                plugin = winograd_plugin(m, points)
                 y = plugin.forward(x, w, None, spec)
-                err = np.abs(y.astype(np.float64) - ref)
-                bound = plugin.error_model.winograd_bound(x.astype(np.float64), spec.padding,
-                                                          w.astype(np.float64), None, 1, "float32", 3, 3)
+                bound = B.checked_model_bounds(plugin.error_model, ctx)["y"]     # the declared model alone
+                verdict = compare_output("y", y, ref, bound, spec.dtype, ctx.scale["y"])
                 rows.append(dict(
                     impl=f"winograd F({m},3)", m=m, points=points,
                     point_set=[str(p) for p in points_for(m + 1, points)] + ["inf"],
                     C=c, rel_error=_relerr(y, ref),
-                    tightness_max=float((err / bound).max()),
-                    tightness_norm=float(np.linalg.norm(err) / np.linalg.norm(bound)),
-                    bound_rel=float(np.linalg.norm(bound) / np.linalg.norm(ref)),
-                    bound_holds=bool((err <= bound).all())))
+                    tightness_max=verdict.max_ratio,
+                    tightness_norm=float(np.linalg.norm(y.astype(np.float64) - ref) / np.linalg.norm(bound)),
+                    bound_rel=verdict.bound_power,
+                    bound_holds=verdict.ok))
         for name, plugin in baselines.items():
             row = dict(impl=name, C=c)
             if isinstance(plugin, str):
