@@ -426,15 +426,17 @@ def write(report: dict, directory: str) -> list[str]:
     return paths
 
 
-def study(profile: str = "ci", impls=("loop", "im2col"), per_family: int | None = None, seed: int = 0) -> dict:
-    """The conformance report's precision section: the verdicts of ``impls`` in bf16, f16, f32."""
+def study(profile: str = "ci", impls=("loop", "im2col"), per_family: int | None = None, seed: int = 0,
+          dtypes=("bfloat16", "float16", "float32")) -> dict:
+    """The conformance report's precision section: the verdicts of ``impls`` in each of ``dtypes``
+    they declare, and the cases that decide each verdict (with replay commands)."""
     from . import registry
 
     per_family = per_family or (1 if profile == "ci" else 2)
-    rows, verdicts = [], []
+    rows, deciding, verdicts = [], [], []
     for name in impls:
         plugin = registry.load(name)
-        for dtype in ("bfloat16", "float16", "float32"):
+        for dtype in dtypes:
             if dtype in plugin.capabilities.dtypes:
                 v = judge(plugin, dtype, seed=seed, per_family=per_family)
                 verdicts.append(v)
@@ -442,16 +444,15 @@ def study(profile: str = "ci", impls=("loop", "im2col"), per_family: int | None 
                              "per output": " ".join(f"{o}:{k}" for o, k in v.per_output.items()),
                              "worst err/bound (float32 model)": v.worst.get("float32"),
                              "effective bits": v.bits_text(), "cases": v.cases})
+                deciding += [{"implementation": v.impl, "dtype": DTYPE_TAGS[dtype], **d} for d in v.deciding]
     return {"study": "precision", "title": "Precision verdicts: the strictest standard model met",
-            "settings": {"per_family": per_family, "seed": seed,
-                         "command": f"conv-oracle precision {' '.join(impls)} --per-family {per_family}"},
-            "rows": rows,
+            "settings": {"per_family": per_family, "seed": seed, "dtypes": [DTYPE_TAGS[d] for d in dtypes],
+                         "command": f"conv-oracle precision {' '.join(impls)} --per-family {per_family}"
+                                    + "".join(f" --dtype {DTYPE_TAGS[d]}" for d in dtypes)},
+            "rows": rows, "deciding": deciding,
             "notes": ["models, strictest first: " + "; ".join(f"{m.key}: {m.label}" for m in STANDARD_MODELS),
                       "effective bits: a sequential p-bit accumulator (emulated, then rounded to storage) with the "
-                      "same RMS error; '>=' at the floor set by the output rounding"]
-            + [f"{v.impl} {DTYPE_TAGS[v.dtype]}: {d['role']} {d['model']} on {d['output']} "
-               f"(K={d['K']}, err/bound {d['ratio']:.3g}): {d['replay']}" if "replay" in d else
-               f"{v.impl} {DTYPE_TAGS[v.dtype]}: {d['role']}: {d['detail']}" for v in verdicts for d in v.deciding]}
+                      "same RMS error; '>=' at the floor set by the output rounding"]}
 
 
 # ---- command line --------------------------------------------------------------------------------

@@ -152,7 +152,11 @@ def environment_lines(env: dict) -> list[tuple[str, str]]:
     j = env.get("jax_oracle") or {}
     blas = "; ".join(f"{b.get('internal_api')} {b.get('version')} kernel={b.get('architecture')} "
                      f"threads={b.get('num_threads')} ({b.get('user_api')}, {b.get('prefix')})" for b in env.get("blas", []))
+    c, d = env.get("cpu") or {}, env.get("onednn") or {}
     return [
+        ("CPU", f"{c.get('model', '?')} [{' '.join(c.get('isa', [])) or 'ISA flags not recorded'}]"),
+        ("oneDNN", f"{d.get('version') or '?'}, ISA {d.get('isa') or '?'}, torch CPU capability "
+                   f"{d.get('cpu_capability', '?')}"),
         ("torch oracle", ", ".join(f"{k}={v}" for k, v in t.items())),
         ("JAX oracle", ", ".join(f"{k}={v}" for k, v in j.items()) if j else env.get("jax_oracle_error", "not run")),
         ("numpy", env.get("numpy", "?")), ("hypothesis", env.get("hypothesis", "?")),

@@ -125,7 +125,7 @@ def build_conformance(impls: list[str] | None = None, profile: str = "ci", examp
             for key in STUDY_KEYS:
                 if studies is True or key in studies:
                     overrides = dict(studies.get(key) or {}) if isinstance(studies, dict) else {}
-                    if key == "output_mutants":
+                    if key in ("output_mutants", "precision"):   # the report's implementations
                         overrides.setdefault("impls", [r["name"] for r in out.records if r.get("record") == "plugin"
                                                        and "status" not in r])
                     out.add({"record": "study", "key": key, "data": run_study(key, profile, overrides)})

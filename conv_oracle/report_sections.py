@@ -177,6 +177,13 @@ def study_tables(key: str, data: dict) -> list[tuple[str, list[str], list[list]]
                   "max err/bound per C", "bound holds"]
         return [("Normwise relative error of the float32 forward", header, out)]
     tables = []
+    if data.get("deciding"):
+        tables.append(("The cases that decide each verdict: the next stricter model broken, the worst case within "
+                       "the verdict's model",
+                       ["implementation", "dtype", "role", "model", "output", "K", "err/bound", "replay or detail"],
+                       [[d["implementation"], d["dtype"], d["role"], d["model"], d.get("output", "-"),
+                         fmt(d.get("K")), fmt(d.get("ratio")), d.get("replay") or d.get("detail", "-")]
+                        for d in data["deciding"]]))
     if data.get("half_scaled"):
         tables.append(("One half of x scaled by 1e-4: normwise bound vs a per-element gamma_K bound",
                        ["case", "normwise max err/bound", "normwise holds", "gamma_K max err/bound",

@@ -9,7 +9,7 @@ import traceback
 
 from .spec import ConvSpec
 
-STUDY_KEYS = ("winograd_accuracy", "fft_tightness", "mutation_score", "output_mutants")
+STUDY_KEYS = ("winograd_accuracy", "fft_tightness", "precision", "mutation_score", "output_mutants")
 
 
 def _study_winograd_accuracy(profile: str, **overrides) -> dict:
@@ -48,6 +48,14 @@ def _study_fft_tightness(profile: str, **overrides) -> dict:
                   "half_scaled: one half of x scaled by 1e-4; a per-element gamma_K bound would falsely fail "
                   "the FFT there (gamma_K violations > 0) while the normwise bound holds."],
     }
+
+
+def _study_precision(profile: str, impls=None, **overrides) -> dict:
+    """conv_oracle.precision.study: the strictest standard accumulation model each implementation
+    of the report meets on long reductions (one spec per family and fill in ci, two otherwise)."""
+    from . import precision
+
+    return precision.study(profile, impls=tuple(impls or ("loop", "im2col")), **overrides)
 
 
 def _study_mutation_score(profile: str, **overrides) -> dict:
@@ -90,8 +98,9 @@ def _study_output_mutants(profile: str, impls=None, mutants=None, **overrides) -
                 f"{m.name} = {m.description}" for m in output_mutants.OUTPUT_MUTANTS) + "."]}
 
 
-STUDY_ADAPTERS = {"output_mutants": _study_output_mutants, "winograd_accuracy": _study_winograd_accuracy, "fft_tightness": _study_fft_tightness,
-                  "mutation_score": _study_mutation_score}
+STUDY_ADAPTERS = {"winograd_accuracy": _study_winograd_accuracy, "fft_tightness": _study_fft_tightness,
+                  "precision": _study_precision, "mutation_score": _study_mutation_score,
+                  "output_mutants": _study_output_mutants}
 
 
 def run_study(key: str, profile: str = "ci", overrides: dict | None = None) -> dict:

@@ -46,7 +46,8 @@ IMPLS = ["loop", FORGETS_BIAS, ANSWERS_DILATION, "no_such_module_xyz:Plugin"]
 EXAMPLES = 20
 SMALL_STUDIES = {"output_mutants": {"impls": ["loop"], "mutants": ["drop_bias", "dw_over_n"]},
                  "winograd_accuracy": {"channels": (16,), "tiles": (2, 4)},
-                 "fft_tightness": {"count": 8, "layers": (), "half_scaled": ("n1c4h32w32f4k9p4b0 f32",)}}
+                 "fft_tightness": {"count": 8, "layers": (), "half_scaled": ("n1c4h32w32f4k9p4b0 f32",)},
+                 "precision": {"impls": ["loop"], "dtypes": ("bfloat16",)}}
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +238,22 @@ def test_the_output_mutant_detection_rate_is_in_the_report(report, written):
     assert "unavailable" not in om, om.get("unavailable")
     assert om["rates"] == {"loop": "2/2"} and {r["mutant"] for r in om["rows"]} == {"drop_bias", "dw_over_n"}
     assert "2/2 output mutants detected" in open(written["md"], encoding="utf-8").read()
+
+
+def test_the_precision_verdicts_are_a_section_of_the_report(report, written):
+    p = report["studies"]["precision"]
+    assert "unavailable" not in p, p.get("unavailable")
+    (row,) = p["rows"]            # loop declares float32 accumulation with one output rounding, and meets it
+    assert (row["implementation"], row["dtype"], row["verdict"], row["cases"]) == ("loop", "bf16", "float32", 8)
+    assert 0 < row["worst err/bound (float32 model)"] <= 1
+    roles = {d["role"]: d for d in p["deciding"]}
+    assert set(roles) == {"worst within"} and roles["worst within"]["model"] == "float32"
+    replay = roles["worst within"]["replay"]
+    assert replay.startswith("conv-oracle check loop --case ") and ConvSpec.parse(roles["worst within"]["case"])
+    for ext in ("md", "html"):
+        text = open(written[ext], encoding="utf-8").read()
+        assert "Precision verdicts: the strictest standard model met" in text and "effective bits" in text
+        assert replay.replace("'", "&#x27;" if ext == "html" else "'") in text
 
 
 def test_a_failing_study_is_recorded_as_unavailable(monkeypatch):
