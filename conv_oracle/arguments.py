@@ -51,7 +51,7 @@ minutes = _positive("minutes")      # --minutes
 
 
 def memory_mib(text: str) -> float:
-    """MiB of address space a worker may add (``--memory-limit``): 0 for no limit, else at least 64."""
+    """MiB of resident memory a worker may add after start-up (``--memory-limit``): 0 for no limit, else at least 64."""
     value = _number(text)
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 (no limit) or a number of MiB, got {shown(text)}")

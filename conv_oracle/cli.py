@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds per case in the worker (default: 1000 x the torch oracle's time on the case, "
                             "at least 10)")
     check.add_argument("--memory-limit", type=arguments.memory_mib, default=4096,
-                       help="MiB the worker may allocate after start-up (default 4096; 0: no limit)")
+                       help="MiB of resident memory the worker may add after start-up (default 4096; 0: no limit)")
     check.add_argument("--max-elements", type=arguments.count(1), default=50_000_000,
                        help="work budget of a --case replay, checked before allocation (default 5e7)")
     check.set_defaults(func=cmd_check)

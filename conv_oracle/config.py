@@ -13,6 +13,7 @@ exiting with code 2. :func:`check_all` validates every variable that is set, up 
 | ``CONV_ORACLE_CACHE`` | cache directory (JAX compilations under ``jax/``) | .cache |
 | ``CONV_ORACLE_SINGLE_CORE`` | set to 1 by ``bench --single-core`` in its pinned re-run | unset |
 | ``CONV_ORACLE_SUMMARY_FD`` | set by the CLI's supervisor of ``--trusted`` runs | unset |
+| ``CONV_ORACLE_TEST_STALL_AFTER`` | tests only: the forward call at which the test suite's stalling plugin stops answering | unset |
 
 (``CONV_ORACLE_VENV``, read by ``./run`` only, names the virtualenv it installs into.)
 """
@@ -122,10 +123,26 @@ def summary_fd() -> int | None:
     return int(raw) if raw and raw.isascii() and raw.isdigit() else None
 
 
+TEST_STALL_AFTER = "CONV_ORACLE_TEST_STALL_AFTER"
+
+
+def test_stall_after() -> int | None:
+    """The forward call (1, 2, ...) at which ``tests.test_cli:StallsMidway`` stops answering, so
+    that a test interrupts a run midway whatever the machine's speed; None: it never stalls."""
+    raw = _raw(TEST_STALL_AFTER)
+    if raw is None:
+        return None
+    try:
+        return parse_count(raw, TEST_STALL_AFTER, 1)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (the call at which the test plugin stalls)") from None
+
+
 def check_all() -> None:
     """Parse every variable that is set; the first bad one raises ConfigError."""
     profile()
     max_elements()
+    test_stall_after()
     for name, path in (("CONV_ORACLE_CACHE", cache_dir()), ("CONV_ORACLE_DB", Path(database_dir()))):
         if _raw(name) is not None:
             _writable_dir(name, path)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conv_oracle import mutants
+from conv_oracle import config, mutants
 from conv_oracle.fuzz import fuzz
 from conv_oracle.stream import read
 from impls.loop import LoopConv
@@ -62,7 +62,7 @@ class StallsMidway(LoopConv):
 
     def forward(self, x, w, b, spec):
         StallsMidway.calls += 1
-        if StallsMidway.calls == int(os.environ.get("CONV_ORACLE_TEST_STALL_AFTER", "0")):
+        if StallsMidway.calls == config.test_stall_after():
             threading.Event().wait()
         return super().forward(x, w, b, spec)
 

@@ -71,6 +71,7 @@ BAD_ENVIRONMENT = [
     ({"CONV_ORACLE_MAX_ELEMENTS": "5"}, "CONV_ORACLE_MAX_ELEMENTS=5: must be at least 10"),
     ({"CONV_ORACLE_PROFILE": "nope"}, "CONV_ORACLE_PROFILE='nope': choose one of ci, dev, thorough"),
     ({"CONV_ORACLE_CACHE": "README.md/cache"}, "README.md is not a directory"),
+    ({"CONV_ORACLE_TEST_STALL_AFTER": "soon"}, "CONV_ORACLE_TEST_STALL_AFTER='soon': give a whole number"),
 ]
 
 

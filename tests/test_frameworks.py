@@ -96,12 +96,12 @@ def test_candidates_are_listed_and_not_in_the_default_suite():
 
 def test_file_plugin_neighbours_and_settings_reach_the_worker():
     name = f"{FILE_PLUGIN}:NeedsSetting"
-    assert os.environ.get("CONV_ORACLE_TEST_LIBRARY_SETTING") is None
+    assert os.environ.get("PLANTED_LIBRARY_SETTING") is None
     plugin = registry.load(name)
     with IsolatedExecutor(name, timeout=120) as executor:
         result = run_case(plugin, ConvSpec.parse("n1c2h5w5f2k3p1 f32"), 0, executor=executor)
     assert result.ok, result.message()
-    assert os.environ.get("CONV_ORACLE_TEST_LIBRARY_SETTING") is None   # applied there, not here
+    assert os.environ.get("PLANTED_LIBRARY_SETTING") is None   # applied there, not here
 
 
 # ---- the candidates on fixed cases (fuzzing them is the frameworks report's job) ---------------------

@@ -20,14 +20,20 @@ EXPECTED = [
 # the true cause, not a guess: an exit code is an exit code, a plugin's KeyboardInterrupt is its fault
 CAUSES = {"ExitsInterpreter": "exited with code 3", "CallsSysExit": "exited with code 3",
           "Segfaults": "killed by signal SIGSEGV", "RaisesKeyboardInterrupt": "KeyboardInterrupt raised by the plugin",
-          "Hangs": "no answer within 10 s"}
+          "Hangs": "no answer within 10 s",
+          "AllocatesWithoutBound": "GiB resident, over a limit of 0.25 GiB added to the"}
+
+
+# small enough to be crossed in well under the 10 s timeout on a loaded machine (touching 1 GiB
+# took several seconds there, and the fault was reported as a hang)
+MEMORY_LIMIT = 256 * 2**20
 
 
 @pytest.mark.parametrize("attr,kind", EXPECTED, ids=[a for a, _ in EXPECTED])
 def test_faulty_plugin_is_classified(attr, kind):
     name = f"tests.faulty.plugins:{attr}"
     plugin = registry.load(name)
-    with IsolatedExecutor(name, timeout=10, memory_limit=2**30) as executor:
+    with IsolatedExecutor(name, timeout=10, memory_limit=MEMORY_LIMIT) as executor:
         result = run_case(plugin, SPEC, 0, "normal", executor=executor)
         assert result.status == "fail" and result.kind == kind, result.message()
         assert result.descriptor == SPEC.descriptor() and SPEC.descriptor() in result.message()
@@ -84,10 +90,41 @@ def test_search_stops_at_the_first_fatal_fault(attr):
     """No shrinking through timeouts and restarts: one case, reported, and the search ends."""
     name = f"tests.faulty.plugins:{attr}"
     start = time.perf_counter()
-    with IsolatedExecutor(name, timeout=3, memory_limit=2**30) as executor:
+    with IsolatedExecutor(name, timeout=3, memory_limit=MEMORY_LIMIT) as executor:
         summary = fuzz(registry.load(name), profile="ci", executor=executor)
     assert time.perf_counter() - start < 2 * 3 + 15
     faults = [r for r in summary.results if r.kind in ("hang", "crashed", "memory-limit")]
     assert len(faults) == 1 and faults[0] is summary.results[-1], "the search went on after a fatal fault"
     assert len(summary.failures) == 1 and summary.honesty_examples == 0
     assert summary.stopped_by == summary.failures[0].kind == faults[0].kind
+
+
+def _address_space(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+
+
+def test_reserved_but_untouched_memory_is_not_charged():
+    """The memory limit is on what a worker touches: 8 GiB reserved, one page of each GiB used."""
+    name = "tests.faulty.plugins:ReservesUntouched"
+    with IsolatedExecutor(name, timeout=30, memory_limit=MEMORY_LIMIT) as executor:
+        result = run_case(registry.load(name), SPEC, 0, "normal", executor=executor)
+        assert result.ok, result.message()
+        assert _address_space(executor._process.pid) > 8 * 2**30 > 30 * MEMORY_LIMIT, "it reserved too little to tell"
+
+
+def test_onnxruntime_sessions_do_not_run_into_the_memory_limit():
+    """ONNX Runtime reserves a 1 MiB arena per session and touches a small part of it: 600
+    distinct sessions in one worker are 600 MiB of address space, well under 256 MiB resident."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'conv-oracle[frameworks]')")
+    from conv_oracle.cases import make_arrays
+
+    with IsolatedExecutor("onnxruntime", timeout=60, memory_limit=MEMORY_LIMIT) as executor:
+        for width in range(1, 601):
+            spec = ConvSpec.parse(f"n1c1h1w{width}f1k1 f32")
+            done = executor(spec, make_arrays(spec, width), False)
+            assert not done.error_kind, f"{spec.descriptor()}: {done.error_kind} {done.error}"
+            if width == 1:
+                first = _address_space(executor._process.pid)
+        grown = _address_space(executor._process.pid) - first
+        assert grown > 2 * MEMORY_LIMIT, f"the sessions reserved only {grown / 2**20:.0f} MiB: the test shows nothing"

@@ -106,6 +106,21 @@ class AllocatesWithoutBound(_Faulty):
             hoard.append(np.ones(2**27))   # 1 GiB at a time, touched
 
 
+class ReservesUntouched(_Faulty):
+    """Not faulty: right answers, but each call reserves 8 GiB of address space that it never
+    touches (as ONNX Runtime's per-session arenas do, at 1 MiB a session): no memory fault."""
+    name = "reserves-untouched"
+    reserved = []
+
+    def forward(self, x, w, b, spec):
+        import mmap
+        for _ in range(8):
+            region = mmap.mmap(-1, 2**30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            region[0] = 1                     # one page of the GiB resident
+            ReservesUntouched.reserved.append(region)
+        return super().forward(x, w, b, spec)
+
+
 class CallsSysExit(_Faulty):
     name = "faulty-sys-exit"
 
