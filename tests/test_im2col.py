@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from conv_oracle import Capabilities, ConvPlugin, ConvSpec, NotSupported
 from conv_oracle import bench
-from conv_oracle.bounds import UNIT_ROUNDOFF, gamma
-from conv_oracle.cases import make_arrays
+from conv_oracle.bounds import bound_context, cross_bounds
+from conv_oracle.cases import CaseArrays, make_arrays
+from conv_oracle.compare import compare_output
 from conv_oracle.oracles import torch_oracle
 from conv_oracle.runner import run_case
 from impls import im2col
@@ -292,18 +293,18 @@ def test_bench_layer_rows():
 
 
 def test_candidates_compute_the_same_convolution():
-    """torch, JAX and the plugin candidates all compute the spec's convolution: each is a
-    direct sum, so each is within gamma_K * conv(|x|, |w|) of the float64 truth."""
+    """torch, JAX and the plugin candidates all compute the spec's convolution: each is a float64
+    direct sum, as the truth is, so each is within the harness's bound on two float64 direct sums of
+    the same terms (bounds.cross_bounds: 2 gamma_K (1+gamma_K) conv(|x|, |w|) + 2K eta), judged by
+    compare.compare_output (exact shape and dtype first)."""
     spec = ConvSpec.parse("n2c3h7w6f4k3x2s2x1p1,0,2,1d1x2g1b1 f64")
     x, w, b, gy = bench.make_arrays(spec)
     truth, scale = torch_oracle.reference(spec, x, w, b, gy)
-    k = spec.c * spec.kh * spec.kw + 1
-    bound = 2 * gamma(k, UNIT_ROUNDOFF["float64"]) * scale["y"]
-    for got in (bench.torch_candidate(spec)().numpy(), bench.jax_candidate(spec)(),
-                bench.plugin_candidate("im2col", spec)()):
-        got = np.asarray(got)
-        assert got.shape == spec.y_shape and got.dtype == np.float64
-        assert (np.abs(got - truth["y"]) <= bound).all()
+    bound = cross_bounds(bound_context(spec, CaseArrays(x, w, b, gy), scale, truth))["y"]   # two float64 direct sums
+    for name, got in (("torch", bench.torch_candidate(spec)().numpy()), ("jax", bench.jax_candidate(spec)()),
+                      ("im2col", bench.plugin_candidate("im2col", spec)())):
+        verdict = compare_output("y", np.asarray(got), truth["y"], bound, spec.dtype, scale["y"])
+        assert verdict.ok, f"{name} candidate: {verdict.message()}"
     grads = bench.torch_candidate(spec, backward=True)()
     assert [tuple(g.shape) for g in grads] == [spec.x_shape, spec.w_shape, spec.b_shape]
     y, (dx, dw, db) = bench.plugin_candidate("im2col", spec, backward=True)()
