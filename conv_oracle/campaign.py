@@ -588,10 +588,9 @@ def replay_failures(campaign: Campaign, *, trusted: bool = False, timeout: float
     from contextlib import nullcontext
 
     from . import registry
-    from .engine import relation_case
+    from .engine import replay as replay_case
     from .isolation import IsolatedExecutor
-    from .runner import HONESTY, RELATION, run_case, single_threaded
-    from .spec import ConvSpec
+    from .runner import single_threaded
 
     campaign.replays = _distinct_failures(campaign)
     for replay in campaign.replays:
@@ -599,13 +598,7 @@ def replay_failures(campaign: Campaign, *, trusted: bool = False, timeout: float
         plugin = registry.load(f.impl)
         isolated = nullcontext() if trusted else IsolatedExecutor(f.impl, timeout=timeout, memory_limit=memory_limit)
         with single_threaded(), isolated as executor:
-            spec = ConvSpec.parse(f.descriptor)
-            if f.search == RELATION:
-                replay.replayed = relation_case(plugin, f.relation, spec, f.seed, executor)
-            else:
-                replay.replayed = run_case(plugin, spec, f.seed, f.fill, executor=executor)
-                if f.search == HONESTY:
-                    replay.replayed.search = HONESTY
+            replay.replayed = replay_case(plugin, f, executor)
     return campaign.replays
 
 

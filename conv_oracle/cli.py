@@ -210,16 +210,24 @@ def cmd_output_mutants(args) -> int:
     from . import output_mutants
 
     plugin = registry.load(args.impl)
-    table = Table(title=f"{args.impl}: output mutants (profile {args.profile})")
+    table = Table(title=f"{args.impl}: output mutants (profile {args.profile}, "
+                        f"{'in this process' if args.trusted else 'each in an isolated worker'})")
     for col in ("mutant", "perturbation", "verdict", "caught by", "examples", "evidence"):
         table.add_column(col, overflow="fold")
-    found = output_mutants.detect(plugin, args.profile, on_result=lambda d: console.print(
-        f"{d.mutant}: {'detected by ' + d.check if d.detected else 'NOT DETECTED'} ({d.examples} examples)",
-        markup=False))
+
+    def verdict(d):
+        return ("detected by " + d.check if d.detected else "NOT DETECTED" if d.measured
+                else "NOT MEASURED (the plugin fails that case unmutated)")
+    found = output_mutants.detect(plugin, args.profile, isolated=not args.trusted, on_result=lambda d: console.print(
+        f"{d.mutant}: {verdict(d)} ({d.examples} examples)", markup=False))
     for d in found:
-        table.add_row(d.mutant, d.description, "[green]detected[/green]" if d.detected else "[red]missed[/red]",
-                      escape(d.check), str(d.examples), escape(d.evidence))
+        shown = "[green]detected[/green]" if d.detected else "[red]missed[/red]" if d.measured else "[red]not measured[/red]"
+        table.add_row(d.mutant, d.description, shown, escape(d.check), str(d.examples), escape(d.evidence))
     console.print(table)
+    unmeasured = next((d for d in found if not d.measured), None)
+    if unmeasured is not None:
+        say(f"{args.impl}: output-mutant detection rate not measured: {unmeasured.evidence}")
+        return EXIT_FAIL
     say(f"{args.impl}: output-mutant detection rate {output_mutants.rate(found)}")
     return 0 if all(d.detected for d in found) else EXIT_FAIL
 
@@ -229,6 +237,8 @@ def cmd_selftest(args) -> int:
 
     if args.impl:
         return cmd_output_mutants(args)
+    if args.trusted:
+        raise UsageError("--trusted applies to selftest --impl only (the planted bugs run in this process)")
 
     table = Table(title=f"harness mutation score (profile {args.profile})")
     for col in ("mutant", "area", "verdict", "killed by", "examples", "evidence"):
@@ -295,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--profile", choices=PROFILES, default="ci")
     selftest.add_argument("--mutant", action="append", type=arguments.mutant, help="only this mutant (repeatable)")
     selftest.add_argument("--impl", help="the output mutants of this implementation instead (any plugin)")
+    selftest.add_argument("--trusted", action="store_true",
+                          help="with --impl: run the plugin and its mutants in this process, not each in a worker")
     selftest.set_defaults(func=cmd_selftest)
     from .report_cli import add_report_parser
 

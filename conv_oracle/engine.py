@@ -258,6 +258,19 @@ def relation_case(plugin: ConvPlugin, name: str, spec, seed: int, executor=None,
     return result
 
 
+def replay(plugin: ConvPlugin, record: CaseResult, executor=None) -> CaseResult:
+    """The case of ``record`` (its search, relation, descriptor, seed and fill) run again on
+    ``plugin``: a record of the same search."""
+    from .spec import ConvSpec
+
+    spec = ConvSpec.parse(record.descriptor)
+    if record.search == RELATION:
+        return relation_case(plugin, record.relation, spec, record.seed, executor)
+    result = run_case(plugin, spec, record.seed, record.fill, executor=executor)
+    result.search = record.search
+    return result
+
+
 def has_limits(plugin: ConvPlugin) -> bool:
     """Whether the unsupported-spec strategy can draw anything for this plugin."""
     caps = plugin.capabilities

@@ -128,7 +128,7 @@ def _empty_output() -> None:
     os.lseek(1, 0, os.SEEK_SET)                       # fds 1 and 2 share this offset
 
 
-def _serve(conn, registry_name: str, output_path: str, parent_pid: int) -> None:
+def _serve(conn, registry_name: str, output_path: str, parent_pid: int, wrap=None) -> None:
     worker_setup(parent_pid)
     _capture_output(output_path)
     from threadpoolctl import threadpool_limits
@@ -142,6 +142,8 @@ def _serve(conn, registry_name: str, output_path: str, parent_pid: int) -> None:
         conn.send(("unavailable", f"{type(exc).__name__}: {exc}"))
         return
     prepare_library(plugin)   # its declared settings, then its import: not charged to the memory limit
+    if wrap is not None:      # e.g. an output mutant of the plugin (selftest --impl)
+        plugin = wrap(plugin)
     conn.send(("ready", ""))
     while True:
         request = conn.recv()
@@ -210,11 +212,14 @@ def _oracle_seconds(spec: ConvSpec, arrays: CaseArrays) -> float:
 class IsolatedExecutor:
     """Callable ``(spec, arrays, backward) -> Execution`` backed by a restartable worker.
 
-    ``timeout``: seconds per case, or None for the default derived from the oracle's time."""
+    ``timeout``: seconds per case, or None for the default derived from the oracle's time.
+    ``wrap``: a picklable callable the worker applies to the plugin it loaded, after the plugin's
+    settings and library are in place (selftest's output mutants wrap it so)."""
 
     def __init__(self, registry_name: str, *, timeout: float | None = None,
-                 memory_limit: int | None = DEFAULT_MEMORY_LIMIT):
+                 memory_limit: int | None = DEFAULT_MEMORY_LIMIT, wrap=None):
         self.registry_name, self.timeout, self.memory_limit = registry_name, timeout, memory_limit
+        self.wrap = wrap
         self._context = multiprocessing.get_context("spawn")
         self._process = None
         self._conn = None
@@ -238,7 +243,7 @@ class IsolatedExecutor:
         """Start a worker; '' once it has loaded the plugin, else why it could not."""
         conn, child = self._context.Pipe()
         process = self._context.Process(
-            target=_serve, args=(child, self.registry_name, self._output_path, os.getpid()),
+            target=_serve, args=(child, self.registry_name, self._output_path, os.getpid(), self.wrap),
             daemon=True, name=f"conv-oracle-{self.registry_name}")
         try:
             with sigint_ignored():

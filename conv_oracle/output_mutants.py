@@ -11,10 +11,18 @@ and its error model (a loose bound or narrow capabilities show as a lower detect
 * ``noise_bound_units``: y plus 3 units of the plugin's own declared bound, random signs;
 * ``zero_dx``: the input gradient returned as zeros;
 * ``dw_over_n``: the kernel gradient divided by the batch size N.
+
+A mutant caught on a case counts as detected only when the plugin itself, unmutated, passes
+that same case (replayed the same way): a plugin that fails by itself would otherwise "detect"
+every mutant. When it does not, the detection rate is *not measured* and says so. ``isolated``
+runs each mutant as ``check`` runs a plugin: in a worker that loads the plugin by its registry
+name, applies its declared ``environment`` and ``setup``, then wraps it.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -81,6 +89,14 @@ class MutatedPlugin(ConvPlugin):
         self.description = f"{inner.description} ({self.mutant.description})"
         self.capabilities, self.error_model, self.layout = inner.capabilities, inner.error_model, inner.layout
         self.backward_method = inner.backward_method
+        self.family, self.requires, self.install = inner.family, inner.requires, inner.install
+        self.environment = inner.environment
+
+    def setup(self) -> None:
+        self.inner.setup()
+
+    def versions(self) -> dict[str, str]:
+        return self.inner.versions()
 
     def forward(self, x, w, b, spec):
         y = self.inner.forward(x, w, b, spec)
@@ -127,27 +143,59 @@ class Detection:
     check: str = ""          # which check caught it
     examples: int = 0        # cases run until the first failure (or in total)
     evidence: str = ""
+    measured: bool = True    # False: the plugin fails the catching case unmutated (no detection measured)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
 
 
-def detect(plugin: ConvPlugin, profile: str = "ci", names: list[str] | None = None, on_result=None) -> list[Detection]:
-    """Run the engine on every applicable output mutant of ``plugin`` (in process)."""
-    from .selftest import judge
+def detect(plugin: ConvPlugin, profile: str = "ci", names: list[str] | None = None, on_result=None, *,
+           isolated: bool = False, timeout: float | None = None, memory_limit: int | None = None) -> list[Detection]:
+    """Run the engine on every applicable output mutant of ``plugin``, in this process or, with
+    ``isolated``, each mutant in a worker of its own (``timeout``, ``memory_limit``: the worker's;
+    None: the isolation defaults); the first case that catches a mutant is replayed on the plugin
+    unmutated, the same way, and a detection counts only if the plugin passes it there."""
+    from .engine import replay
+    from .isolation import DEFAULT_MEMORY_LIMIT, IsolatedExecutor
+    from .runner import single_threaded
+    from .selftest import first_caught, outcome_of
+
+    name = plugin_name(plugin)
+    limit = DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit
+
+    def executor(wrap=None):
+        return (IsolatedExecutor(name, timeout=timeout, memory_limit=limit, wrap=wrap) if isolated
+                else nullcontext())
 
     out = []
-    for m in applicable(plugin):
-        if names and m.name not in names:
-            continue
-        o = judge(MutatedPlugin(plugin, m.name), m.name, "output", profile)
-        d = Detection(plugin_name(plugin), m.name, m.description, o.killed, o.check, o.examples, o.evidence)
-        out.append(d)
-        if on_result:
-            on_result(d)
+    with executor() as unmutated:
+        for m in applicable(plugin):
+            if names and m.name not in names:
+                continue
+            with executor(partial(MutatedPlugin, mutant=m.name)) as mutated:
+                summary, first = first_caught(MutatedPlugin(plugin, m.name), profile, mutated)
+            o = outcome_of(summary, first, m.name, "output")
+            d = Detection(name, m.name, m.description, o.killed, o.check, o.examples, o.evidence)
+            if first is not None:
+                with single_threaded():
+                    control = replay(plugin, first, unmutated)
+                if not control.ok:
+                    d.detected, d.measured = False, False
+                    d.evidence = (f"{name} itself fails the case that caught it: {control.kind} on "
+                                  f"{control.descriptor} seed {control.seed} fill {control.fill}; "
+                                  f"replay: {control.replay()}")
+            out.append(d)
+            if on_result:
+                on_result(d)
     return out
 
 
 def rate(detections: list[Detection]) -> str:
-    caught = sum(d.detected for d in detections)
-    return f"{caught}/{len(detections)}" if detections else "-"
+    """'caught/applicable', or why no rate was measured."""
+    if not detections:
+        return "-"
+    unmeasured = [d for d in detections if not d.measured]
+    if unmeasured:
+        return (f"not measured: the plugin fails unmutated the case that caught {len(unmeasured)} of "
+                f"{len(detections)} mutants")
+    return f"{sum(d.detected for d in detections)}/{len(detections)}"

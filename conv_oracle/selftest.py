@@ -34,17 +34,25 @@ def killed_by(result) -> str:
     return f"oracle-free: {result.relation}" if result.kind.startswith("relation") else f"oracle-free: {result.kind}"
 
 
-def judge(plugin, name: str, area: str, profile: str = "ci") -> Outcome:
-    """Run the engine on ``plugin`` (every search, stopping at the first that fails)."""
+def first_caught(plugin, profile: str = "ci", executor=None):
+    """The engine's campaign over ``plugin`` (every search, stopping at the first that fails):
+    (summary, its first failing record or None). ``executor``: as :func:`run_campaign`'s."""
     # JAX adds nothing to a mutant's verdict; shrinking nothing to whether it is caught
-    summary = run_campaign(plugin, profile=profile, stop_on_failure=True, shrink=False)
-    failing = [r for r in summary.results if not r.ok]
-    if not failing:
+    summary = run_campaign(plugin, profile=profile, stop_on_failure=True, shrink=False, executor=executor)
+    return summary, next((r for r in summary.results if not r.ok), None)
+
+
+def outcome_of(summary, first, name: str, area: str) -> Outcome:
+    if first is None:
         return Outcome(name, area, False, "", len(summary.results))
-    first = failing[0]
     shrunk = next((f.shrunk for f in summary.findings if f.signature == first.signature), first)
     evidence = f"{shrunk.descriptor} seed {shrunk.seed} fill {shrunk.fill}"
     return Outcome(name, area, True, killed_by(first), first.index + 1, evidence)
+
+
+def judge(plugin, name: str, area: str, profile: str = "ci") -> Outcome:
+    """Run the engine on ``plugin`` (every search, stopping at the first that fails)."""
+    return outcome_of(*first_caught(plugin, profile), name, area)
 
 
 def run_one(mutation: mutants.Mutation, profile: str = "ci") -> Outcome:
