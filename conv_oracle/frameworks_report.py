@@ -110,20 +110,35 @@ def triage_findings(name: str, summary, entry: dict, out_dir: str, env: dict, ve
                                       kind=result.kind, triage=f"{verdict.category}: {verdict.reason}",
                                       versions=versions, environment=_machine_line(env), filename=filename))
             os.chmod(path, 0o755)
-            failure["reproduction"] = {"script": os.path.join(SCRIPTS, filename), **run_reproduction(path)}
+            failure["reproduction"] = {"script": os.path.join(SCRIPTS, filename),
+                                       **run_reproduction(path, result.kind, timeout, executor.memory_ceiling())}
 
 
-def run_reproduction(path: str, timeout: float = REPRODUCTION_TIMEOUT_S) -> dict:
-    """Run a reproduction script in a fresh interpreter: reproduced when it exits 1 saying so, or
-    when the library kills it (a crash reproduces as a signal)."""
-    try:
-        run = subprocess.run([sys.executable, path], capture_output=True, text=True, timeout=timeout,
-                             cwd=os.path.dirname(path) or ".")
-    except subprocess.TimeoutExpired:
-        return {"reproduced": True, "output": f"the script did not finish within {timeout:g} s (a hang reproduces)"}
-    text = (run.stdout + run.stderr).strip()
-    reproduced = (run.returncode == 1 and "REPRODUCED" in run.stdout) or run.returncode < 0
-    return {"reproduced": reproduced, "exit": run.returncode, "output": text[-1500:]}
+def run_reproduction(path: str, kind: str = "", timeout: float = REPRODUCTION_TIMEOUT_S,
+                     memory_ceiling: int | None = None) -> dict:
+    """Run a reproduction script in a fresh interpreter under the limits its case had in the
+    worker: the case timeout, the worker's resident-memory ceiling (bytes, None: none), one
+    BLAS/OpenMP thread. Reproduced when it exits 1 saying so, when the library kills it (a crash
+    reproduces as a signal), or when a hang or memory fault (``kind``) shows as that limit.
+    ``limits`` says what the run had, and what of the worker it could not have."""
+    from .isolation import ONE_THREAD_ENVIRONMENT, run_limited
+
+    limits = (f"timeout {timeout:g} s; "
+              + (f"resident memory up to {memory_ceiling / 2**30:.2f} GiB (the worker's ceiling)" if memory_ceiling
+                 else "no memory limit (the worker had none)")
+              + "; one BLAS/OpenMP thread; not replayed: the cases the worker ran before this one "
+                "(the script runs this case alone)")
+    run = run_limited([sys.executable, path], timeout=timeout, memory_ceiling=memory_ceiling,
+                      cwd=os.path.dirname(path) or ".", env=dict(os.environ, **ONE_THREAD_ENVIRONMENT))
+    if run.stopped == "hang":
+        return {"reproduced": kind == "hang", "limits": limits,
+                "output": f"the script did not finish within {timeout:g} s" + (" (a hang reproduces)" if kind == "hang"
+                                                                                 else "")}
+    if run.stopped == "memory-limit":
+        return {"reproduced": kind == "memory-limit", "limits": limits,
+                "output": f"the script held {run.resident / 2**30:.2f} GiB resident, over the worker's ceiling"}
+    reproduced = (run.returncode == 1 and "REPRODUCED" in run.output) or run.returncode < 0
+    return {"reproduced": reproduced, "exit": run.returncode, "limits": limits, "output": run.output.strip()[-1500:]}
 
 
 # ---- building ------------------------------------------------------------------------------------
@@ -152,17 +167,63 @@ def build_frameworks(impls: list[str] | None = None, profile: str = "dev", examp
                             entry["library"].get("versions", {}), timeout=timeout)
     report["run"]["minutes"] = minutes
     report["run"]["seconds"] = round(time.perf_counter() - started, 2)
-    report["findings"] = [{"candidate": e["name"], "descriptor": f["descriptor"], "kind": f["kind"],
-                           "outputs": f["outputs"], **{k: v for k, v in f.get("triage", {}).items()},
-                           "script": (f.get("reproduction") or {}).get("script"),
-                           "reproduced": (f.get("reproduction") or {}).get("reproduced")}
-                          for e in _impl_rows(report) for f in e["failures"]]
+    report["findings"] = findings(report)
+    return report
+
+
+def findings(report: dict) -> list[dict]:
+    """One row per failure of every candidate: its triage and its reproduction."""
+    return [{"candidate": e["name"], "descriptor": f["descriptor"], "kind": f["kind"],
+             "outputs": f["outputs"], **{k: v for k, v in f.get("triage", {}).items()},
+             "script": (f.get("reproduction") or {}).get("script"),
+             "reproduced": (f.get("reproduction") or {}).get("reproduced"),
+             **({"limits": f["reproduction"]["limits"]} if (f.get("reproduction") or {}).get("limits") else {})}
+            for e in _impl_rows(report) for f in e["failures"]]
+
+
+class UpdateError(ValueError):
+    """An update that would mix runs a report cannot hold together (one line, exit 2)."""
+
+
+def check_update(previous: dict, run: dict, cpu: dict | None = None) -> None:
+    """Raise UpdateError when a run with ``run``'s profile, examples, seed and minutes (on ``cpu``,
+    when given) cannot update ``previous``."""
+    same = ("profile", "examples", "seed", "minutes")
+    differ = [f"{k} {previous['run'].get(k)!r} (here {run.get(k)!r})" for k in same
+              if previous["run"].get(k) != run.get(k)]
+    if cpu is not None and previous.get("environment", {}).get("cpu") != cpu:
+        differ.append("another CPU")
+    if differ:
+        raise UpdateError("the report to update was made with " + "; ".join(differ)
+                          + ": give the same options, or run the whole report")
+
+
+def update_frameworks(previous: dict, fresh: dict) -> dict:
+    """``report --frameworks --impl NAME --update``: the ``previous`` report with the entries of
+    the candidates in ``fresh`` (a run of just those) put in their place, the others kept as they
+    were. Both runs must have the same profile, seed and budget, on the same CPU; the run
+    section lists each update (candidates, date, seconds)."""
+    check_update(previous, fresh["run"], fresh["environment"].get("cpu"))
+    from .aggregate import assemble
+
+    fresh_entries = {e["name"]: e for e in fresh["implementations"]}
+    entries = [fresh_entries.pop(e["name"], e) for e in previous["implementations"]] + list(fresh_entries.values())
+    run = dict(previous["run"], impls=[e["name"] for e in entries])
+    run["updates"] = list(previous["run"].get("updates", [])) + [
+        {"impls": [e["name"] for e in fresh["implementations"]], "created": fresh["created"],
+         "seconds": fresh["run"]["seconds"]}]
+    report = assemble(entries, run, previous["environment"], previous.get("studies", {}), previous["created"])
+    report["schema"] = SCHEMA
+    report["findings"] = findings(report)
     return report
 
 
 def _stale_scripts(out_dir: str, names: list[str]) -> list[str]:
-    """Reproduction scripts of the candidates being checked again (their findings are rebuilt)."""
-    return [p for n in names for p in glob.glob(os.path.join(out_dir, SCRIPTS, f"{re.sub(r'[^A-Za-z0-9_-]', '_', n)}-*.py"))]
+    """Reproduction scripts of the candidates being checked again (their findings are rebuilt):
+    ``NAME-<index>.py`` exactly, so that ``onnxruntime`` does not take ``onnxruntime-noopt-1.py``."""
+    stems = {_script_name(n, 0).removesuffix("-0.py") for n in names}
+    return sorted(p for p in glob.glob(os.path.join(out_dir, SCRIPTS, "*.py"))
+                  if (m := re.fullmatch(r"(.+)-\d+\.py", os.path.basename(p))) and m.group(1) in stems)
 
 
 # ---- rendering: the conformance renderers, plus the candidates and findings tables ----------------
@@ -189,8 +250,10 @@ FINDING_HEADER = ["candidate", "descriptor", "kind", "outputs", "triage", "reaso
 
 
 def _finding_rows(report: dict) -> list[list]:
+    """A finding whose script did not reproduce it says under which limits it ran: "NO" means that."""
     return [[f["candidate"], f["descriptor"], f["kind"], f["outputs"], f.get("category", "-"), f.get("reason", "-"),
-             f.get("script") or "-", {True: "yes", False: "NO", None: "-"}[f.get("reproduced")]]
+             f.get("script") or "-", {True: "yes", False: "NO", None: "-"}[f.get("reproduced")]
+             + (f" (under: {f['limits']})" if f.get("reproduced") is False and f.get("limits") else "")]
             for f in report.get("findings", [])]
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import multiprocessing
 import os
 import pickle
@@ -100,6 +101,62 @@ def resident_bytes(pid: int) -> int | None:
             return int(statm.read().split()[1]) * PAGE_BYTES
     except (OSError, IndexError, ValueError):
         return None
+
+
+def watch(answered, pid: int, timeout: float, memory_ceiling: int | None) -> tuple[str, int]:
+    """Wait until ``answered(seconds)`` (a wait of at most that long) says True: ('', 0); or stop
+    waiting, because process ``pid`` went over ``memory_ceiling`` resident bytes: (MEMORY, its
+    resident bytes), or ``timeout`` seconds passed: (HANG, 0). No ceiling: one wait."""
+    if memory_ceiling is None:
+        return ("", 0) if answered(timeout) else (HANG, 0)
+    deadline = time.monotonic() + timeout
+    while True:
+        if answered(max(0.0, min(MEMORY_POLL_S, deadline - time.monotonic()))):
+            return "", 0
+        resident = resident_bytes(pid)
+        if resident is not None and resident > memory_ceiling:
+            return MEMORY, resident
+        if time.monotonic() >= deadline:
+            return HANG, 0
+
+
+#: the worker's ``threadpool_limits(1)``, for a process that runs no conv-oracle code
+ONE_THREAD_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclasses.dataclass
+class LimitedRun:
+    returncode: int | None          # None: stopped by the harness (``stopped`` says why)
+    output: str                     # stdout and stderr, interleaved
+    stopped: str = ""               # "" | HANG | MEMORY
+    resident: int = 0               # bytes it held when stopped for memory
+
+
+def run_limited(command: list[str], *, timeout: float, memory_ceiling: int | None, cwd: str | None = None,
+                env: dict | None = None) -> LimitedRun:
+    """Run ``command`` under a worker's limits: stopped after ``timeout`` seconds, or once its
+    resident memory passes ``memory_ceiling`` bytes (None: no limit); it dies with this process."""
+    parent = os.getpid()
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                                   preexec_fn=lambda: die_with_parent(parent))
+
+        def ended(seconds: float) -> bool:
+            try:
+                process.wait(timeout=seconds)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+
+        try:
+            stopped, held = watch(ended, process.pid, timeout, memory_ceiling)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
+    return LimitedRun(None if stopped else process.returncode, text, stopped, held)
 
 
 def _flush_output() -> None:
@@ -225,6 +282,7 @@ class IsolatedExecutor:
         self._conn = None
         self._memory_ceiling = None         # resident bytes at which the running worker is killed
         self.memory_at_start = None         # resident bytes of the running worker when it was ready
+        self.cases_in_worker = 0            # cases sent to the running worker, this one included
         handle, self._output_path = tempfile.mkstemp(prefix="conv-oracle-output-", suffix=".txt")
         os.close(handle)
 
@@ -263,7 +321,18 @@ class IsolatedExecutor:
             return f"the worker could not load the plugin: {error}"
         self.memory_at_start = resident_bytes(process.pid) or 0
         self._memory_ceiling = self.memory_at_start + self.memory_limit if self.memory_limit else None
+        self.cases_in_worker = 0
         return ""
+
+    def restart(self) -> None:
+        """Stop the worker now: the next case runs in a fresh one (nothing before it in its history)."""
+        self._stop()
+
+    def _history(self) -> str:
+        """Where the failing case stood in its worker's life: a fault that needs a long history
+        (a leak, a cache) shows only after the cases that built it."""
+        n = self.cases_in_worker
+        return "" if n <= 1 else f" [the worker's case {n} since it started]"
 
     def memory_ceiling(self) -> int | None:
         """Resident bytes at which the current worker is killed (None: no limit or no worker)."""
@@ -273,20 +342,6 @@ class IsolatedExecutor:
         return (f"a limit of {self.memory_limit / 2**30:.2f} GiB added to the "
                 f"{(self.memory_at_start or 0) / 2**30:.2f} GiB it held after start-up")
 
-    def _wait_for_answer(self, timeout: float) -> tuple[str, int]:
-        """Wait for the worker's answer: ('', 0) when it came, else why the worker must be stopped:
-        (HANG, 0), none within ``timeout``, or (MEMORY, resident bytes), over its memory ceiling."""
-        if self._memory_ceiling is None:
-            return ("", 0) if self._conn.poll(timeout) else (HANG, 0)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._conn.poll(max(0.0, min(MEMORY_POLL_S, deadline - time.monotonic()))):
-                return "", 0
-            resident = resident_bytes(self._process.pid)
-            if resident is not None and resident > self._memory_ceiling:
-                return MEMORY, resident
-            if time.monotonic() >= deadline:
-                return HANG, 0
 
     def _memory_note(self) -> str:
         """How much memory a worker about to be killed held: a slow allocation looks like a hang."""
@@ -316,21 +371,24 @@ class IsolatedExecutor:
             failed = self._start()
             if failed:
                 return Execution(error_kind=CRASHED, error=failed + _output_tail(self._output_path))
+        self.cases_in_worker += 1
         try:
             self._conn.send((spec.descriptor(), (arrays.x, arrays.w, arrays.b, arrays.gy), backward))
-            stop, held = self._wait_for_answer(timeout)
+            stop, held = watch(self._conn.poll, self._process.pid, timeout, self._memory_ceiling)
             if stop == MEMORY:
+                history = self._history()
                 self._stop()
                 return Execution(error_kind=MEMORY, error=f"the worker held {held / 2**30:.2f} GiB resident, over "
-                                 f"{self._limit_text()}; it was killed" + _output_tail(self._output_path))
+                                 f"{self._limit_text()}; it was killed{history}" + _output_tail(self._output_path))
             if stop == HANG:
-                memory = self._memory_note()
+                memory, history = self._memory_note(), self._history()
                 self._stop()
                 return Execution(error_kind=HANG, error=f"no answer within {chosen}; the worker was killed{memory}"
-                                 + _output_tail(self._output_path))
+                                 f"{history}" + _output_tail(self._output_path))
             done = pickle.loads(self._conn.recv_bytes())
         except (EOFError, ConnectionError, OSError):
-            return Execution(error_kind=CRASHED, error=_death(self._stop(EXIT_GRACE_S))
+            history = self._history()
+            return Execution(error_kind=CRASHED, error=_death(self._stop(EXIT_GRACE_S)) + history
                              + _output_tail(self._output_path))
         if done.error_kind and done.error_kind != "not-supported":
             done.error += _output_tail(self._output_path)
@@ -379,7 +437,7 @@ def supervise(argv: list[str]) -> int:
 
     read, write = os.pipe()
     parent = os.getpid()
-    child = subprocess.Popen([sys.executable, "-m", "conv_oracle.cli", *argv], pass_fds=(write,),
+    child = subprocess.Popen([sys.executable, "-m", "conv_oracle", *argv], pass_fds=(write,),
                              env=dict(os.environ, **{SUMMARY_FD: str(write)}),
                              preexec_fn=lambda: die_with_parent(parent))
     os.close(write)

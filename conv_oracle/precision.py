@@ -59,9 +59,11 @@ class StandardModel:
     accumulate: str | None          # None: DirectSum's default (float32 for bf16/f16)
     inputs: str | None
     bias: str = "before"            # "after": y rounded to storage, then b added (lax.conv has no bias)
+    flush_subnormals: bool = False  # subnormal inputs and results flushed to zero (oneDNN's bf16 kernels)
 
     def model(self) -> B.DirectSum:
-        return B.DirectSum(accumulate=self.accumulate, inputs=self.inputs, bias=self.bias)
+        return B.DirectSum(accumulate=self.accumulate, inputs=self.inputs, bias=self.bias,
+                           flush_subnormals=self.flush_subnormals)
 
     def label_for(self, dtype: str) -> str:
         return ("exact float64 direct sum" + self.label[len("exact float32 direct sum"):]
@@ -75,12 +77,25 @@ _BASE_MODELS = (
     ("f16-accumulation", "float16 accumulation", "float16", "float16"),
     ("bf16-accumulation", "bfloat16 accumulation", "bfloat16", "bfloat16"),
 )
-#: Strictest first; each model also with the bias added after the output rounding (a second
-#: rounding of y only), just after it: a library whose conv has no bias adds it afterwards.
-STANDARD_MODELS = tuple(m for key, label, acc, inputs in _BASE_MODELS
-                        for m in (StandardModel(key, label, acc, inputs),
-                                  StandardModel(f"{key}/bias-after", f"{label}, bias added after the output rounding",
-                                                acc, inputs, "after")))
+
+
+def standard_models(*, flushed: bool = False) -> tuple[StandardModel, ...]:
+    """The ladder of standard models, strictest first: each base model, then the same with the
+    bias added after the output rounding (a second rounding of y only: a library whose conv has
+    no bias adds it afterwards); with ``flushed``, each of those is followed by itself with
+    subnormals flushed to zero. ``precision`` judges against the ladder without flushing (its
+    long reductions have no subnormals); the frameworks triage (:mod:`conv_oracle.triage`)
+    against the ladder with it (fuzzed cases have subnormal inputs)."""
+    biases = (("", "", "before"), ("/bias-after", ", bias added after the output rounding", "after"))
+    flushes = (("", "", False), ("/flushed", ", subnormals flushed to zero", True)) if flushed else (("", "", False),)
+    return tuple(StandardModel(key + bias_key + flush_key, label + bias_label + flush_label, acc, inputs, bias, flush)
+                 for key, label, acc, inputs in _BASE_MODELS
+                 for bias_key, bias_label, bias in biases
+                 for flush_key, flush_label, flush in flushes)
+
+
+#: The precision verdict's ladder (see :func:`standard_models`).
+STANDARD_MODELS = standard_models()
 NONE = "none"
 
 

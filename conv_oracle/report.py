@@ -29,13 +29,10 @@ from .report_studies import STUDY_ADAPTERS, STUDY_KEYS, run_study  # noqa: F401
 
 
 def _progress(enabled: bool | None):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """A rich bar on a terminal, an occasional plain line otherwise (``progress.display``)."""
+    from .progress import display
 
-    console = Console(stderr=True)
-    disable = (not console.is_terminal) if enabled is None else not enabled
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console, disable=disable)
+    return display(enabled)
 
 
 def plugin_record(name: str, entry) -> dict:

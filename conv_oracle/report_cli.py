@@ -37,6 +37,9 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--frameworks", action="store_true",
                    help="the framework candidates instead (each in its worker), with library versions, triage and "
                         "reproduction scripts -> reports/frameworks.{json,md,html} and reports/frameworks/")
+    p.add_argument("--update", action="store_true",
+                   help="with --frameworks --impl NAME: re-run those candidates and replace their entries (and "
+                        "scripts) in the existing report under --out, keeping the others")
     p.add_argument("--minutes", type=arguments.minutes, help="fuzz each implementation for this many minutes instead")
     p.add_argument("--from-jsonl", nargs="+", metavar="FILE", type=arguments.input_file,
                    help="rebuild the report from recorded runs (a report's conformance.jsonl, a campaign's "
@@ -76,6 +79,9 @@ def cmd_report(args) -> int:
                     f"{where}: unknown implementation {name!r}; known: {', '.join(registry.names())}")
         if args.frameworks:
             return cmd_frameworks_report(args, impls)
+        if args.update:
+            print("conv-oracle: error: --update goes with --frameworks", file=sys.stderr)
+            return 2
         report = build_conformance(impls, args.profile, args.examples, args.seed, trusted=args.trusted,
                                    jax=not args.no_jax, studies=not args.no_studies, minutes=args.minutes,
                                    jsonl=os.path.join(args.out, "conformance.jsonl"))
@@ -105,11 +111,38 @@ def cmd_frameworks_report(args, impls=None) -> int:
     is not installed is listed with its install command, not counted as failing."""
     from rich.console import Console
 
-    from .frameworks_report import build_frameworks, write_frameworks
+    import json
+
+    from .environment import describe
+    from .frameworks_report import UpdateError, build_frameworks, check_update, update_frameworks, write_frameworks
 
     console = Console(highlight=False)
+    previous = None
+    if args.update:
+        path = os.path.join(args.out, "frameworks.json")
+        try:
+            with open(path) as handle:
+                previous = json.load(handle)
+        except (OSError, ValueError) as exc:
+            print(f"conv-oracle: error: --update needs the report to update, {path}: {exc}", file=sys.stderr)
+            return 2
+        if not impls:
+            print("conv-oracle: error: --update needs the candidates to re-run (--impl NAME)", file=sys.stderr)
+            return 2
+        try:
+            check_update(previous, {"profile": args.profile, "examples": args.examples, "seed": args.seed,
+                                    "minutes": args.minutes}, describe(None).get("cpu"))
+        except (UpdateError, KeyError) as exc:
+            print(f"conv-oracle: error: --update: {exc}", file=sys.stderr)
+            return 2
     report = build_frameworks(impls, args.profile, args.examples, args.seed, minutes=args.minutes,
                               out_dir=args.out, jax=not args.no_jax)
+    if previous is not None:
+        try:
+            report = update_frameworks(previous, report)
+        except UpdateError as exc:
+            print(f"conv-oracle: error: --update: {exc}", file=sys.stderr)
+            return 2
     paths = write_frameworks(report, args.out)
     s = report["summary"]
     console.print(f"passing: {', '.join(s['passing']) or '-'}; failing: {', '.join(s['failing']) or '-'}; "

@@ -5,7 +5,10 @@ A script holds the failing case's arrays (exact bytes), the candidate's own ``ru
 reference written with NumPy (:func:`reference64`, copied too) and the bound the harness used.
 It imports nothing from conv-oracle, so it can go into a library's bug tracker as it is.
 Run it with ``python SCRIPT``: exit 1 and ``REPRODUCED`` when the finding shows, 0 when not,
-2 when the library cannot be imported.
+2 when the library cannot be imported. The frameworks report runs each script once under the
+limits its case had in the worker (``frameworks_report.run_reproduction``: the case timeout, the
+worker's resident-memory ceiling, one BLAS/OpenMP thread) and records them with the outcome;
+what a script cannot have is the worker's history (the cases run before it in that process).
 """
 from __future__ import annotations
 

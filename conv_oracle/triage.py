@@ -2,14 +2,16 @@
 
 * ``library bug``: a crash, a hang, an exception that is not a missing feature, a mutated or
   aliased input, or an error outside every standard precision model;
-* ``precision property``: outside the declared model but within a looser standard model,
-  named (for float32: inputs rounded to TF32 or bfloat16, float16 or bfloat16 accumulation);
+* ``precision property``: outside the declared model but within a looser standard model, named
+  by its key in the precision ladder (:func:`conv_oracle.precision.standard_models`, with its
+  subnormals-flushed variants): TF32 or bfloat16 inputs, float16 or bfloat16 accumulation, the
+  bias added after the output rounding, subnormals flushed;
 * ``semantic difference``: a different output shape or dtype, NaN/Inf placed differently;
 * ``adapter limitation``: the library does not implement a declared case ("not implemented",
   "unsupported"), or the adapter's declaration and refusals disagree.
 
-A bound failure is re-judged against each looser model, strictest first, on the same case
-through the same worker: the first model that the failing outputs meet names the property.
+A bound failure is re-judged against each model of that ladder, strictest first, on the same
+case through the same worker: the first model that the failing outputs meet names the property.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import numpy as np
 from . import bounds as B
 from .compare import compare_output
 from .plugin import ConvPlugin
+from .precision import standard_models
 from .spec import ConvSpec
 
 LIBRARY_BUG, PRECISION, SEMANTIC, ADAPTER = ("library bug", "precision property", "semantic difference",
@@ -40,46 +43,14 @@ class Triage:
         return asdict(self)
 
 
-def looser_models(dtype: str) -> list[tuple[str, B.ErrorModel]]:
-    """The standard models a library's conv may follow instead of the declared one, strictest
-    first (each a DirectSum declaration; those this bounds module cannot express are left out).
-    Fast paths flush subnormals (oneDNN's bf16 kernels), add the bias after the output rounding,
-    round float32 inputs to TF32 or bfloat16, or accumulate in a narrower type."""
-    flushed = dict(flush_subnormals=True)
-    low = [("subnormals flushed to zero", flushed),
-           ("bias added after the output rounding", dict(bias="after")),
-           ("bias added after the output rounding, subnormals flushed", dict(bias="after", **flushed))]
-    ladder = {
-        "float32": [("subnormals flushed to zero", flushed),
-                    ("float32 accumulation of inputs rounded to TF32", dict(inputs="tfloat32")),
-                    ("float32 accumulation of inputs rounded to bfloat16", dict(inputs="bfloat16")),
-                    ("float32 accumulation of inputs rounded to bfloat16, subnormals flushed",
-                     dict(inputs="bfloat16", **flushed)),
-                    ("float16 accumulation", dict(accumulate="float16")),
-                    ("bfloat16 accumulation", dict(accumulate="bfloat16"))],
-        "float16": low + [("float16 accumulation (the storage type)", dict(accumulate="float16")),
-                          ("float16 accumulation, subnormals flushed", dict(accumulate="float16", **flushed)),
-                          ("bfloat16 accumulation", dict(accumulate="bfloat16"))],
-        "bfloat16": low + [("bfloat16 accumulation (the storage type)", dict(accumulate="bfloat16")),
-                           ("bfloat16 accumulation, subnormals flushed", dict(accumulate="bfloat16", **flushed))],
-        "float64": [("subnormals flushed to zero", flushed), ("float32 accumulation", dict(accumulate="float32"))],
-    }.get(dtype, [])
-    out = []
-    for name, declaration in ladder:
-        try:
-            out.append((name, B.DirectSum(**declaration)))
-        except (TypeError, ValueError):   # a declaration this version of bounds.py does not know
-            continue
-    return out
-
-
 def triage(plugin: ConvPlugin, result, executor=None) -> Triage:
     """Classify one failing ``CaseResult`` of ``plugin`` (``executor``: the worker to re-run it in)."""
     kind, detail = result.kind, result.detail or ""
     if kind.startswith("relation") and detail.split(" ", 1)[0] in ("raised", "not-supported"):
         kind = "raised"   # a relation's call failed: judged as that failure (its detail names it)
-    if kind in ("crashed", "hang", "memory-limit"):
-        return Triage(LIBRARY_BUG, f"{kind}: {detail.splitlines()[0] if detail else kind} (contained by the worker)")
+    if kind in FATAL:
+        return Triage(LIBRARY_BUG, f"{kind}: {detail.splitlines()[0] if detail else kind} (contained by the worker)"
+                      + _alone(plugin, result, executor))
     if kind == "raised":
         first = detail.splitlines()[0] if detail else "an exception"
         if _MISSING_FEATURE.search(detail):
@@ -103,6 +74,29 @@ def triage(plugin: ConvPlugin, result, executor=None) -> Triage:
         return Triage(LIBRARY_BUG, f"an oracle-free relation is violated ({kind}): "
                       + ("; ".join(v.message() for v in result.verdicts if not v.ok) or detail))
     return Triage(LIBRARY_BUG, f"{kind}: {detail}")
+
+
+FATAL = ("crashed", "hang", "memory-limit")
+
+
+def _alone(plugin: ConvPlugin, result, executor) -> str:
+    """Whether a fatal fault recurs when its case runs alone in a fresh worker: one that does not
+    needs the cases its worker ran before it (state that grows: a leak, a cache), and no
+    standalone script of the case alone can show it."""
+    if executor is None or not hasattr(executor, "restart"):
+        return ""
+    from .cases import make_arrays
+
+    spec = ConvSpec.parse(result.descriptor)
+    backward = any(v.output != "y" for v in result.verdicts) or not plugin.capabilities.backward_reasons(spec)
+    executor.restart()
+    again = executor(spec, make_arrays(spec, result.seed, result.fill), backward)
+    executor.restart()                        # what comes next starts clean too
+    if again.error_kind in FATAL:
+        return f"; it recurred in a fresh worker running this case alone ({again.error_kind})"
+    outcome = f"{again.error_kind}: {again.error.splitlines()[0]}" if again.error_kind else "it answered"
+    return (f"; NOT reproduced in a fresh worker running this case alone ({outcome}): the fault needs what its "
+            "worker ran before it (state that grows in the library or the adapter, or a limit of the harness)")
 
 
 @dataclass
@@ -154,21 +148,22 @@ def _triage_bound(plugin: ConvPlugin, result, executor) -> Triage:
     failing = [v.output for v in bad]
     if within(plugin.error_model, ev, failing, result.fill):
         return Triage(LIBRARY_BUG, f"{what}; the re-run met the bound: the library is not deterministic here")
-    ladder = looser_models(spec.dtype)
+    ladder = standard_models(flushed=True)
     vacuous = []
-    for name, model in ladder:
-        met = within(model, ev, failing, result.fill)
+    for standard in ladder:
+        met = within(standard.model(), ev, failing, result.fill)
         if met:
             return Triage(PRECISION, f"{what} ({', '.join(failing)} failing); within the standard model "
-                                     f"'{name}' ({model.describe()})", name)
+                                     f"'{standard.key}' ({standard.label_for(spec.dtype)}: "
+                                     f"{standard.model().describe()})", standard.key)
         if met is None:
-            vacuous.append(name)
+            vacuous.append(standard.key)
     note = f"; {', '.join(vacuous)} gives no finite bound here (K u >= 1)" if vacuous else ""
     if _has_subnormal_inputs(ev):
         note += ("; the case has subnormal inputs: consistent with denormals-are-zero (DAZ) on inputs, "
                  "which no standard model here allows")
     return Triage(LIBRARY_BUG, f"{what}; outside every standard model "
-                               f"({', '.join(n for n, _ in ladder) or 'none known'}){note}")
+                               f"({', '.join(s.key for s in ladder)}){note}")
 
 
 def _has_subnormal_inputs(ev: Evidence) -> bool:

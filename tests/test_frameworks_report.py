@@ -13,7 +13,7 @@ from conv_oracle.frameworks_report import build_frameworks, write_frameworks
 HERE = Path(__file__).parent
 PLANTED = str(HERE / "frameworks_files" / "planted.py")
 EXPECTED = {
-    "BFloat16Inputs": ("precision property", "inputs rounded to"),   # the strictest looser model the shrunk case meets
+    "BFloat16Inputs": ("precision property", "-inputs"),   # the strictest looser model met: tf32- or bf16-inputs
     "DropsBias": ("library bug", ""),
     "CropsOutput": ("semantic difference", ""),
     "NotImplementedDilation": ("adapter limitation", ""),
@@ -63,6 +63,48 @@ def test_report_files_hold_versions_machine_and_triage(planted_report):
     assert "frameworks report" in html and "Findings, triaged" in html and "adapter limitation" in html
 
 
+def test_a_crash_is_rerun_alone_and_a_script_that_does_not_reproduce_says_under_which_limits(tmp_path):
+    """A crash that recurs when its case runs alone in a fresh worker reproduces in its script (a
+    signal); one that needs the worker's history (the sixth call in a process) does not, and the
+    triage and the report say so, with the limits the script ran under."""
+    names = [f"{PLANTED}:Segfaults", f"{PLANTED}:DiesAfterFiveCalls"]
+    report = build_frameworks(names, profile="ci", examples=12, out_dir=str(tmp_path), jax=False, progress=False)
+    always, later = (next(f for f in report["findings"] if f["candidate"] == n) for n in names)
+    assert always["kind"] == later["kind"] == "crashed" and always["category"] == "library bug"
+    assert "recurred in a fresh worker running this case alone" in always["reason"], always
+    assert always["reproduced"] is True, always
+    assert "[the worker's case 6 since it started]" in later["reason"], later
+    assert "NOT reproduced in a fresh worker running this case alone (it answered)" in later["reason"], later
+    assert later["reproduced"] is False and "resident memory up to" in later["limits"], later
+    assert "not replayed: the cases the worker ran before this one" in later["limits"]
+    md = Path(write_frameworks(report, str(tmp_path))["md"]).read_text()
+    assert "| NO (under: timeout 300 s; resident memory up to" in md
+
+
+def test_update_replaces_the_rerun_candidates_and_keeps_the_others(planted_report, tmp_path):
+    from conv_oracle.frameworks_report import UpdateError, update_frameworks
+
+    previous, _, _ = planted_report
+    name = f"{PLANTED}:CropsOutput"
+    fresh = build_frameworks([name], profile="ci", examples=12, out_dir=str(tmp_path), jax=False, progress=False)
+    updated = update_frameworks(previous, fresh)
+    assert [e["name"] for e in updated["implementations"]] == [e["name"] for e in previous["implementations"]]
+    for old, new in zip(previous["implementations"], updated["implementations"]):
+        assert new == (fresh["implementations"][0] if old["name"] == name else old)
+    assert updated["run"]["updates"] == [{"impls": [name], "created": fresh["created"], "seconds": fresh["run"]["seconds"]}]
+    assert len(updated["findings"]) == len(previous["findings"]) and updated["summary"] == previous["summary"]
+    with pytest.raises(UpdateError, match="seed 0 \\(here 1\\)"):
+        update_frameworks(previous, {**fresh, "run": {**fresh["run"], "seed": 1}})
+
+
+def test_update_with_other_options_is_refused_before_any_run(planted_report):
+    _, out, _ = planted_report
+    run = subprocess.run([sys.executable, "-m", "conv_oracle", "report", "--frameworks", "--impl", "scipy-correlate2d",
+                          "--update", "--out", str(out), "--profile", "dev"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert "--update: the report to update was made with profile 'ci' (here 'dev')" in run.stderr
+
+
 def test_real_candidate_report_in_the_ci_profile(tmp_path):
     """A real library, fuzzed in its worker: the report says pass, or triages and reproduces each finding."""
     report = build_frameworks(["scipy-correlate2d", "onnxruntime"], profile="ci", examples=20, out_dir=str(tmp_path),
@@ -72,3 +114,14 @@ def test_real_candidate_report_in_the_ci_profile(tmp_path):
         assert e["library"]["versions"], e["library"]
         for f in e["failures"]:
             assert f["triage"]["category"] and f["reproduction"]["reproduced"] is True, f
+
+
+def test_stale_scripts_are_the_candidates_own_not_a_prefix_namesake(tmp_path):
+    from conv_oracle.frameworks_report import SCRIPTS, _stale_scripts
+
+    (tmp_path / SCRIPTS).mkdir()
+    for name in ("onnxruntime-1.py", "onnxruntime-12.py", "onnxruntime-noopt-1.py", "onnxruntime-notes.py"):
+        (tmp_path / SCRIPTS / name).write_text("")
+    assert [Path(p).name for p in _stale_scripts(str(tmp_path), ["onnxruntime"])] == ["onnxruntime-1.py",
+                                                                                     "onnxruntime-12.py"]
+    assert len(_stale_scripts(str(tmp_path), ["onnxruntime", "onnxruntime-noopt"])) == 3

@@ -11,6 +11,14 @@ def run_planted(x, w, b, gy, stride, padding, dilation, groups, *, fault=""):
 
     if fault == "not-implemented" and tuple(dilation) != (1, 1):
         raise NotImplementedError("dilation is not implemented")
+    if fault == "segfaults":
+        import ctypes
+        ctypes.string_at(0)                      # reads address 0: SIGSEGV, on every call
+    if fault == "dies-after-five-calls":         # state that grows in the process: the sixth call ends it
+        run_planted.calls = getattr(run_planted, "calls", 0) + 1
+        if run_planted.calls > 5:
+            import os
+            os._exit(1)
     (pt, pb), (pl, pr) = padding
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     f, cg, kh, kw = w.shape
@@ -65,3 +73,13 @@ class CropsOutput(Planted):
 class NotImplementedDilation(Planted):
     name = "planted-not-implemented"
     options = {"fault": "not-implemented"}
+
+
+class Segfaults(Planted):
+    name = "planted-segfaults"
+    options = {"fault": "segfaults"}
+
+
+class DiesAfterFiveCalls(Planted):
+    name = "planted-dies-after-five-calls"
+    options = {"fault": "dies-after-five-calls"}
