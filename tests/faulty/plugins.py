@@ -121,6 +121,22 @@ class ReservesUntouched(_Faulty):
         return super().forward(x, w, b, spec)
 
 
+class KeepsOnnxSessions(_Faulty):
+    """Not faulty: right answers, and each call builds and keeps 600 ONNX Runtime sessions
+    (the candidate's own ``run_onnxruntime``): 600 MiB of arenas reserved, ~80 MiB touched."""
+    name = "keeps-onnx-sessions"
+    sessions = []
+
+    def forward(self, x, w, b, spec):
+        from impls.frameworks.onnxruntime_conv import run_onnxruntime
+
+        for width in range(1, 601):
+            run_onnxruntime(np.ones((1, 1, 1, width), np.float32), np.ones((1, 1, 1, 1), np.float32), None, None,
+                            (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+            KeepsOnnxSessions.sessions.append(next(reversed(run_onnxruntime.cache.values())))
+        return super().forward(x, w, b, spec)
+
+
 class CallsSysExit(_Faulty):
     name = "faulty-sys-exit"
 
