@@ -128,8 +128,9 @@ def run_reproduction(path: str, kind: str = "", timeout: float = REPRODUCTION_TI
                  else "no memory limit (the worker had none)")
               + "; one BLAS/OpenMP thread; not replayed: the cases the worker ran before this one "
                 "(the script runs this case alone)")
+    path = os.path.abspath(path)                  # it runs in its own directory
     run = run_limited([sys.executable, path], timeout=timeout, memory_ceiling=memory_ceiling,
-                      cwd=os.path.dirname(path) or ".", env=dict(os.environ, **ONE_THREAD_ENVIRONMENT))
+                      cwd=os.path.dirname(path), env=dict(os.environ, **ONE_THREAD_ENVIRONMENT))
     if run.stopped == "hang":
         return {"reproduced": kind == "hang", "limits": limits,
                 "output": f"the script did not finish within {timeout:g} s" + (" (a hang reproduces)" if kind == "hang"

@@ -125,3 +125,24 @@ def test_stale_scripts_are_the_candidates_own_not_a_prefix_namesake(tmp_path):
     assert [Path(p).name for p in _stale_scripts(str(tmp_path), ["onnxruntime"])] == ["onnxruntime-1.py",
                                                                                      "onnxruntime-12.py"]
     assert len(_stale_scripts(str(tmp_path), ["onnxruntime", "onnxruntime-noopt"])) == 3
+
+
+def test_a_reproduction_runs_under_the_workers_limits_from_a_relative_path(tmp_path, monkeypatch):
+    from conv_oracle.frameworks_report import run_reproduction
+
+    monkeypatch.chdir(tmp_path)                   # `report --out reports`: the scripts' paths are relative
+    (tmp_path / "frameworks").mkdir()
+    scripts = {"shows.py": "import os, sys\nprint('threads', os.environ['OMP_NUM_THREADS'])\nprint('REPRODUCED: x')\n"
+                           "sys.exit(1)\n",
+               "hoards.py": "import time\nb = bytearray(2**30)\nb[::4096] = b'x' * len(b[::4096])\ntime.sleep(60)\n",
+               "sleeps.py": "import time\ntime.sleep(60)\n"}
+    for name, text in scripts.items():
+        (tmp_path / "frameworks" / name).write_text(text)
+    shown = run_reproduction("frameworks/shows.py", "bound", 30, 2**30)
+    assert shown["reproduced"] is True and "threads 1" in shown["output"], shown
+    assert "timeout 30 s; resident memory up to 1.00 GiB (the worker's ceiling); one BLAS/OpenMP thread" in shown["limits"]
+    hoarded = run_reproduction("frameworks/hoards.py", "memory-limit", 30, 256 * 2**20)
+    assert hoarded["reproduced"] is True and "over the worker's ceiling" in hoarded["output"], hoarded
+    assert run_reproduction("frameworks/hoards.py", "bound", 30, 256 * 2**20)["reproduced"] is False
+    slept = run_reproduction("frameworks/sleeps.py", "hang", 1, None)
+    assert slept["reproduced"] is True and "no memory limit (the worker had none)" in slept["limits"], slept
