@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 SCHEMAS = Path(__file__).parent / "schemas"
-KINDS = ("conformance", "timing", "records")
+KINDS = ("conformance", "frameworks", "training", "timing", "records")
 DOC = Path(__file__).parent.parent / "docs" / "report-schema.md"
 
 
@@ -21,11 +21,60 @@ def schema(kind: str) -> dict:
     return json.loads((SCHEMAS / f"{kind}.schema.json").read_text(encoding="utf-8"))
 
 
+@lru_cache(maxsize=None)
+def registry():
+    """Every schema under its ``$id``: one may ``$ref`` another (the frameworks report extends the
+    conformance report's definitions: ``"$ref": "../conformance/1#/$defs/..."``)."""
+    from referencing import Registry, Resource
+
+    return Registry().with_resources((schema(k)["$id"], Resource.from_contents(schema(k))) for k in KINDS)
+
+
 def validate(kind: str, document) -> None:
     """Raise ``jsonschema.ValidationError`` unless ``document`` follows the ``kind`` schema."""
     from jsonschema import Draft202012Validator
 
-    Draft202012Validator(schema(kind)).validate(document)
+    Draft202012Validator(schema(kind), registry=registry()).validate(document)
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """``extra`` laid over ``base`` (the keywords of a ``$ref`` or ``allOf`` and their neighbours):
+    properties and items merge member by member, required lists join, other keywords: extra wins."""
+    out = dict(base)
+    for key, value in extra.items():
+        if key == "properties" and key in out:
+            out[key] = {**out[key], **{k: _merge(out[key][k], v) if k in out[key] else v for k, v in value.items()}}
+        elif key == "items" and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        elif key == "required" and key in out:
+            out[key] = list(dict.fromkeys([*out[key], *value]))
+        else:
+            out[key] = value
+    return out
+
+
+def inlined(node: dict, resolver=None) -> dict:
+    """``node`` with every ``$ref`` and ``allOf`` merged in place, for the field tables only
+    (validation uses the schemas as they are)."""
+    if "$id" in node:
+        resolver = registry().resolver(base_uri=node["$id"])
+    out = {}
+    if "$ref" in node:
+        target = resolver.lookup(node["$ref"])
+        out = inlined(target.contents, target.resolver)
+    for part in node.get("allOf", []):
+        out = _merge(out, inlined(part, resolver))
+    own = {}
+    for key, value in node.items():
+        if key == "properties":
+            own[key] = {name: inlined(child, resolver) for name, child in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            own[key] = inlined(value, resolver)
+        elif key in ("oneOf", "anyOf"):
+            own[key] = [inlined(child, resolver) for child in value]
+        elif key not in ("$ref", "allOf", "$defs"):
+            own[key] = value
+    return _merge(out, own)
 
 
 def _type(node: dict) -> str:
@@ -55,9 +104,20 @@ def _rows(node: dict, path: str):
         yield from _rows(extra, f"{path}.*")
 
 
+#: kind -> the kind its schema extends: its table lists only the rows that differ from that one's
+EXTENDS = {"frameworks": "conformance"}
+
+
 def field_table(kind: str) -> str:
-    lines = ["| field | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{p}` | {t} | {d.replace('|', chr(92) + '|')} |" for p, t, d in _rows(schema(kind), "")]
+    rows = list(_rows(inlined(schema(kind)), ""))
+    lines = []
+    if kind in EXTENDS:
+        shared = set(_rows(inlined(schema(EXTENDS[kind])), ""))
+        rows = [r for r in rows if r not in shared]
+        lines = [f"Every field of `{schema(EXTENDS[kind])['$id']}` (the schema refers to its definitions), "
+                 "and these, which it adds or changes:", ""]
+    lines += ["| field | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{p}` | {t} | {d.replace('|', chr(92) + '|')} |" for p, t, d in rows]
     return "\n".join(lines)
 
 

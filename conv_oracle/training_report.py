@@ -6,7 +6,9 @@ implementation, its verdict, the multiple and the bound ratios it came from, the
 divergence from torch per metric in baseline units, and its loss, accuracy and divergence
 trajectories (batch loss and divergence every step, held-out accuracy every ``EVAL_EVERY`` steps).
 Markdown has the tables; HTML adds the plots (loss and accuracy of every run,
-divergence over the steps in band units). The rendering helpers are the conformance report's.
+divergence over the steps in band units). Both are rendered from one section model
+(:func:`sections`, :mod:`conv_oracle.render`), as the conformance report is. The JSON's structure is
+``conv_oracle/schemas/training.schema.json``, documented in ``docs/report-schema.md``.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ import numpy as np
 
 from . import train as T
 from .aggregate import clean as _clean
-from .render import CSS, _h, _plt, _svg, atomic_write, environment_lines, fmt, html_table, md_table, write_report_files
+from .render import Section, _plt, _svg, environment_lines, fmt, to_html, to_markdown, write_report_files
 
 SCHEMA = "conv-oracle/training/1"
+TITLE = "conv-oracle training report"
 
 
 def _series(values) -> list:
@@ -180,25 +183,44 @@ def trajectory_rows(v: dict, every: int = T.EVAL_EVERY) -> tuple[list[str], list
     return header, rows
 
 
-def render_markdown(report: dict) -> str:
+def sections(report: dict, plots: bool = True) -> list[Section]:
+    """The training report as sections (:mod:`conv_oracle.render`): Markdown and HTML both come
+    from here. ``plots``: draw the SVG plots (only the HTML shows them)."""
     run = report["run"]
-    out = ["# conv-oracle training report", "",
-           f"Steps {run['steps']}, seed {run['seed']}, activation {run['activation']}, {run['seconds']} s. "
-           f"Replay one row: `conv-oracle train IMPL --steps {run['steps']} --seed {run['seed']} "
-           f"--activation {run['activation']}`.", "", "## Method", ""]
-    out += [f"- {line}" for line in report["method"]]
-    out += ["", "## Verdicts", "", md_table(SUMMARY_HEADER, summary_rows(report)), "",
-            "## Divergence from torch, in baseline widths", "",
-            "max over the run of d(plugin, torch) divided by the width W (the largest max_t d(run, exact) of the "
-            "four float32 torch runs); agreement when every cell is at most the multiple.", "", md_table(*divergence_rows(report)), "",
-            "## Baseline: torch float32 (four summation orders) against the exact float64 run", "", md_table(*baseline_rows(report)), "",
-            "Correct summation orders measured like a plugin (max_t d(reordered torch, torch) / width; a direct "
-            "sum's multiple is 2):", "", md_table(*self_check_rows(report)), "",
-            "## Declared bound over the direct-sum bound (rho)", "", md_table(*rho_rows(report)), ""]
+    head = Section("").p(f"Schema {report['schema']}, created {report['created']}. Steps {run['steps']}, seed "
+                         f"{run['seed']}, activation {run['activation']}, {run['seconds']} s.", small=True)
+    head.p(f"Replay one row: conv-oracle train IMPL --steps {run['steps']} --seed {run['seed']} "
+           f"--activation {run['activation']}")
+    method = Section("Method", "method").items(report["method"])
+    rows = summary_rows(report)
+    verdicts = Section("Verdicts", "verdicts").table(
+        SUMMARY_HEADER, rows, [[None, None, "pass" if r[2] == "agree" else "fail"] + [None] * 7 for r in rows])
+    divergence = Section("Divergence from torch, in baseline widths", "divergence")
+    divergence.p("max over the run of d(plugin, torch) divided by the width W (the largest max_t d(run, exact) of the "
+                 "four float32 torch runs); agreement when every cell is at most the multiple.", small=True)
+    divergence.table(*divergence_rows(report))
+    variants = []
     for v in report["variants"]:
-        out += [f"## Trajectories: {v['variant']}", "", md_table(*trajectory_rows(v)), ""]
-    out += ["## Environment", "", md_table(["what", "value"], environment_lines(report["environment"])), ""]
-    return "\n".join(out) + "\n"
+        section = Section(f"Trajectories: {v['variant']}", f"variant-{v['variant']}")
+        section.p(f"Layers: {'; '.join(v['layers'])}; batch {v['batch']}, lr {v['lr']}, {v['train_images']} training "
+                  f"and {v['test_images']} held-out images.", small=True)
+        section.svg(plot_variant(v) if plots else None)
+        variants.append(section.table(*trajectory_rows(v)))
+    baseline = Section("Baseline: torch float32 (four summation orders) against the exact float64 run", "baseline")
+    baseline.table(*baseline_rows(report))
+    baseline.p("Correct summation orders measured like a plugin (max_t d(reordered torch, torch) / width; a direct "
+               "sum's multiple is 2):", small=True).table(*self_check_rows(report))
+    rho = Section("Declared bound over the direct-sum bound (rho)", "rho").table(*rho_rows(report))
+    env = Section("Environment", "environment").table(["what", "value"], environment_lines(report["environment"]))
+    return [head, method, verdicts, divergence, *variants, baseline, rho, env]
+
+
+def render_markdown(report: dict) -> str:
+    return to_markdown(TITLE, sections(report, plots=False))
+
+
+def render_html(report: dict) -> str:
+    return to_html(TITLE, sections(report))
 
 
 # ---- plots ----------------------------------------------------------------------------------------
@@ -248,35 +270,3 @@ def plot_variant(v: dict) -> str | None:
     cx.grid(alpha=0.3)
     cx.legend(fontsize=6)
     return _svg(fig)
-
-
-def render_html(report: dict) -> str:
-    run = report["run"]
-    b = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>conv-oracle training report</title>"
-         f"<style>{CSS}</style></head><body><h1>conv-oracle training report</h1>",
-         f"<p class=\"small\">Schema <code>{_h(report['schema'])}</code>, created {_h(report['created'])}. "
-         f"Steps <b>{_h(run['steps'])}</b>, seed <b>{_h(run['seed'])}</b>, activation <b>{_h(run['activation'])}</b>, "
-         f"{_h(run['seconds'])} s.</p>", "<h2>Method</h2><ul>"
-         + "".join(f"<li>{_h(line)}</li>" for line in report["method"]) + "</ul>", "<h2>Verdicts</h2>"]
-    rows = summary_rows(report)
-    b.append(html_table(SUMMARY_HEADER, rows,
-                        [[None, None, "pass" if r[2] == "agree" else "fail"] + [None] * 7 for r in rows]))
-    b.append("<h2>Divergence from torch, in baseline widths</h2><p class=\"small\">max over the run of "
-             "d(plugin, torch) divided by the width W (the largest max<sub>t</sub> d(run, exact) of the four float32 "
-             "torch runs); agreement when every cell is at most the multiple.</p>")
-    b.append(html_table(*divergence_rows(report)))
-    for v in report["variants"]:
-        b.append(f"<h2>{_h(v['variant'])}</h2><p class=\"small\">Layers: {_h('; '.join(v['layers']))}; batch "
-                 f"{_h(v['batch'])}, lr {_h(v['lr'])}, {_h(v['train_images'])} training and "
-                 f"{_h(v['test_images'])} held-out images.</p>")
-        svg = plot_variant(v)
-        if svg:
-            b.append(f"<div class=\"plot\">{svg}</div>")
-        b.append(html_table(*trajectory_rows(v)))
-    b += ["<h2>Baseline: torch float32 (four summation orders) against the exact float64 run</h2>", html_table(*baseline_rows(report)),
-          "<p class=\"small\">Correct summation orders measured like a plugin (max<sub>t</sub> d(reordered torch, "
-          "torch) / width; a direct sum's multiple is 2):</p>", html_table(*self_check_rows(report)),
-          "<h2>Declared bound over the direct-sum bound (rho)</h2>", html_table(*rho_rows(report)),
-          "<h2>Environment</h2>", html_table(["what", "value"], environment_lines(report["environment"])),
-          "</body></html>"]
-    return "\n".join(b) + "\n"

@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from conv_oracle import schema_doc
 from conv_oracle.frameworks_report import build_frameworks, write_frameworks
 
 HERE = Path(__file__).parent
@@ -54,6 +56,7 @@ def test_report_files_hold_versions_machine_and_triage(planted_report):
     report, out, paths = planted_report
     data = json.loads(Path(paths["json"]).read_text())
     assert data["schema"] == "conv-oracle/frameworks/1"
+    schema_doc.validate("frameworks", data)
     assert data["environment"]["cpu"]["model"] and "isa" in data["environment"]["cpu"]
     md = Path(paths["md"]).read_text()
     for heading in ("## Candidates", "## Findings, triaged", "## Machine", "## Feature matrix",
@@ -105,10 +108,33 @@ def test_update_with_other_options_is_refused_before_any_run(planted_report):
     assert "--update: the report to update was made with profile 'ci' (here 'dev')" in run.stderr
 
 
+def test_the_frameworks_schema_extends_the_conformance_schema_and_can_fail(planted_report):
+    report, out, paths = planted_report
+    data = json.loads(Path(paths["json"]).read_text())
+    failing = next(e for e in data["implementations"] if e.get("failures"))
+    breakages = [
+        lambda d: d.__setitem__("schema", "conv-oracle/conformance/1"),
+        lambda d: d["summary"].__setitem__("mystery", 1),                       # a conformance part, by $ref
+        lambda d: next(e for e in d["implementations"] if e["name"] == failing["name"])["failures"][0]
+                  .pop("triage"),                                               # a finding must be triaged
+        lambda d: next(e for e in d["implementations"] if e["name"] == failing["name"])["failures"][0]
+                  .__setitem__("mystery", 1),                                   # the extended failure stays closed
+        lambda d: d["findings"][0].__setitem__("category", "probably fine"),
+    ]
+    for breaks in breakages:
+        bad = json.loads(json.dumps(data))
+        breaks(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            schema_doc.validate("frameworks", bad)
+    with pytest.raises(jsonschema.ValidationError):                            # and it is not a conformance report
+        schema_doc.validate("conformance", data)
+
+
 def test_real_candidate_report_in_the_ci_profile(tmp_path):
     """A real library, fuzzed in its worker: the report says pass, or triages and reproduces each finding."""
     report = build_frameworks(["scipy-correlate2d", "onnxruntime"], profile="ci", examples=20, out_dir=str(tmp_path),
                               jax=False, progress=False)
+    schema_doc.validate("frameworks", json.loads(Path(write_frameworks(report, str(tmp_path))["json"]).read_text()))
     for e in report["implementations"]:
         assert e["status"] in ("pass", "fail"), e
         assert e["library"]["versions"], e["library"]
@@ -146,3 +172,22 @@ def test_a_reproduction_runs_under_the_workers_limits_from_a_relative_path(tmp_p
     assert run_reproduction("frameworks/hoards.py", "bound", 30, 256 * 2**20)["reproduced"] is False
     slept = run_reproduction("frameworks/sleeps.py", "hang", 1, None)
     assert slept["reproduced"] is True and "no memory limit (the worker had none)" in slept["limits"], slept
+
+
+def test_frameworks_html_renders_in_headless_chromium(planted_report, chromium, tmp_path):
+    """The frameworks HTML as a browser shows it: its own sections (candidates, triaged findings,
+    machine) and then every section, table cell and plot of the conformance section model."""
+    from conv_oracle import frameworks_report as F
+    from conv_oracle.report_sections import sections
+
+    report, out, paths = planted_report
+    data = json.loads(Path(paths["json"]).read_text())
+    page = chromium.render(paths["html"])
+    own = [[F.CANDIDATE_HEADER, *F._candidate_rows(data)], [F.FINDING_HEADER, *F._finding_rows(data)],
+           [["what", "value"], *F._machine_rows(data["environment"])]]
+    page.assert_shows(sections(data), before=["Candidates", "Findings, triaged", "Machine"],
+                      tables_before=[[[str(c).strip() for c in row] for row in t] for t in own])
+    categories = {row[4] for row in page.tables[1][1:]}
+    assert categories == {category for category, _ in EXPECTED.values()}, categories
+    pixels, console = chromium.screenshot(paths["html"], tmp_path / "frameworks.png")
+    assert not console and pixels.std() > 10 and (pixels < 200).mean() > 0.01, "blank page or no plot"
