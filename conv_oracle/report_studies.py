@@ -52,9 +52,12 @@ def _study_fft_tightness(profile: str, **overrides) -> dict:
 
 def _study_precision(profile: str, impls=None, **overrides) -> dict:
     """conv_oracle.precision.study: the strictest standard accumulation model each implementation
-    of the report meets on long reductions (one spec per family and fill in ci, two otherwise)."""
+    of the report meets on long reductions. Sized by profile: ci judges bfloat16 and float16 (the
+    fit of the effective bits dominates its cost, ~1 s per implementation and dtype) with one spec
+    per family; dev and thorough add float32 and two specs per family."""
     from . import precision
 
+    overrides.setdefault("dtypes", ("bfloat16", "float16") if profile == "ci" else ("bfloat16", "float16", "float32"))
     return precision.study(profile, impls=tuple(impls or ("loop", "im2col")), **overrides)
 
 
