@@ -13,6 +13,7 @@ Python warms up), then the timed pass; honesty search off, so every example is s
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from collections import defaultdict
 
@@ -22,7 +23,8 @@ IN_CASE = [False]            # inside run_case: the drain's comparisons of JAX a
 
 def timed(name, fn, case_only=False):
     def wrapper(*args, **kwargs):
-        if case_only and not IN_CASE[0]:
+        # case_only: the main thread inside run_case (JAX answers are judged on the pool's thread)
+        if case_only and not (IN_CASE[0] and threading.current_thread() is threading.main_thread()):
             return fn(*args, **kwargs)
         start = time.perf_counter()
         try:
@@ -75,6 +77,7 @@ def main() -> None:
         runner.total_bounds = timed("bounds", runner.total_bounds)
         runner.compare_output = timed("comparison", runner.compare_output, case_only=True)
         runner.CrossCheck.submit = timed("JAX queue (submit)", runner.CrossCheck.submit)
+        runner.oracle_disagreements = timed("JAX verdict", runner.oracle_disagreements)
         try:                           # the driver that calls run_case: the engine, or the old fuzz module
             from conv_oracle import engine as driver
         except ImportError:
@@ -137,6 +140,8 @@ def main() -> None:
     for name, seconds in rows:
         print(f"| {name} | {1e3 * seconds / n:.3f} | {100 * seconds / in_process:.0f}% |")
     print(f"| **in process, total** | {1e3 * in_process / n:.3f} | 100% |")
+    print(f"| JAX verdict (torch vs JAX, on the answer thread: overlaps the rows above) | "
+          f"{1e3 * TOTALS['JAX verdict'] / n:.3f} | |")
     print(f"| wait for the JAX worker after the last example | {1e3 * (summary.seconds - in_process) / n:.3f} | |")
     if jax_seconds:
         print(f"| JAX worker compute (other CPU, in parallel), mean | {1e3 * sum(jax_seconds) / len(jax_seconds):.3f} | |")

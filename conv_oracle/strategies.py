@@ -80,10 +80,20 @@ def _limit(declared: int | None, ours: int) -> int:
 
 
 # ---- adversarial --------------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def _between(lo: int, hi: int):
+    """``st.integers(lo, hi)``, built once: Hypothesis's own strategy cache costs ~10 us a lookup,
+    about half the cost of the draw itself, and a case draws 10-20 of them."""
+    return st.integers(lo, hi)
+
+
+_BOOLEANS = st.booleans()
+
+
 def _choose(draw, options):
     """One of ``options`` (a sequence, smallest first: shrinks towards options[0]). An index
     from a cached ``st.integers`` strategy: a new ``sampled_from`` per draw costs ~0.1 ms."""
-    return options[draw(st.integers(0, len(options) - 1))]
+    return options[draw(_between(0, len(options) - 1))]
 
 
 def _adversarial(draw, capabilities: Capabilities | None = None, *, max_batch: int = 3, max_side: int = 9,
@@ -100,38 +110,38 @@ def _adversarial(draw, capabilities: Capabilities | None = None, *, max_batch: i
         lim_dil = _limit(caps.max_dilation, max_dilation)
         kmin, kmax = caps.kernel_min, _limit(caps.kernel_max, max_kernel)
         dtype = _choose(draw, tuple(dtypes or caps.dtypes))
-        groups = draw(st.integers(1, max_groups)) if caps.groups else 1
+        groups = draw(_between(1, max_groups)) if caps.groups else 1
         symmetric = not caps.asymmetric_padding
-        bias = draw(st.booleans()) if caps.bias else False
+        bias = draw(_BOOLEANS) if caps.bias else False
     else:
         lim_stride, lim_dil, kmin, kmax = max_stride, max_dilation, 1, max_kernel + 2
         dtype = _choose(draw, ("float32", "float64", "float16", "bfloat16"))
-        groups = draw(st.integers(1, max_groups))
-        symmetric, bias = False, draw(st.booleans())
+        groups = draw(_between(1, max_groups))
+        symmetric, bias = False, draw(_BOOLEANS)
     if supported and caps.bias_required:
         bias = True
-    cg = draw(st.integers(1, max_per_group))          # cg == 1: depthwise when groups > 1
-    fg = draw(st.integers(1, max_per_group))
+    cg = draw(_between(1, max_per_group))          # cg == 1: depthwise when groups > 1
+    fg = draw(_between(1, max_per_group))
     # declared constraints are drawn directly rather than filtered (square kernel, one stride, 'valid')
-    kh = draw(st.integers(kmin, kmax))
-    kw = kh if supported and caps.square_kernel else draw(st.integers(kmin, kmax))
-    sh = draw(st.integers(1, lim_stride))
-    sw = sh if supported and caps.equal_strides else draw(st.integers(1, lim_stride))
-    dh, dw = draw(st.integers(1, lim_dil)), draw(st.integers(1, lim_dil))
+    kh = draw(_between(kmin, kmax))
+    kw = kh if supported and caps.square_kernel else draw(_between(kmin, kmax))
+    sh = draw(_between(1, lim_stride))
+    sw = sh if supported and caps.equal_strides else draw(_between(1, lim_stride))
+    dh, dw = draw(_between(1, lim_dil)), draw(_between(1, lim_dil))
     no_padding = supported and caps.valid_only
     sides = []
     for k, d in ((kh, dh), (kw, dw)):
         eff = d * (k - 1) + 1
-        lo = 0 if no_padding else draw(st.integers(0, eff + 1))   # up to eff+1: "perverse" padding > eff-1
-        hi = lo if symmetric or no_padding else draw(st.integers(0, eff + 1))
+        lo = 0 if no_padding else draw(_between(0, eff + 1))   # up to eff+1: "perverse" padding > eff-1
+        hi = lo if symmetric or no_padding else draw(_between(0, eff + 1))
         smallest = max(1, eff - lo - hi)
-        if draw(st.booleans()):                        # kernel equal to the padded input
+        if draw(_BOOLEANS):                        # kernel equal to the padded input
             size = smallest
         else:
-            size = draw(st.integers(smallest, max(smallest, max_side)))
+            size = draw(_between(smallest, max(smallest, max_side)))
         sides.append((size, (lo, hi)))
     (h, ph), (w, pw) = sides
-    spec = ConvSpec(draw(st.integers(1, max_batch)), cg * groups, h, w, fg * groups, kh, kw,
+    spec = ConvSpec(draw(_between(1, max_batch)), cg * groups, h, w, fg * groups, kh, kw,
                     (sh, sw), (ph, pw), (dh, dw), groups, bias, dtype)
     assume(spec.elements <= budget)
     reasons = caps.unsupported_reasons(spec)
@@ -233,51 +243,102 @@ def _pick(draw, options):
     return _choose(draw, options) if options else None
 
 
-def _realistic(draw, caps: Capabilities, layers, budget: int, max_side: int,
-               dtypes) -> tuple[str, ConvSpec] | None:
-    """(layer name, spec) of a realistic layer that fits ``budget``, or None if nothing fits."""
-    layer = _choose(draw, layers)
-    kh = kw = layer.k
-    stride, dilation, padding = (layer.stride,) * 2, (layer.dilation,) * 2, layer.padding_pairs()
+def _fits(layer: Layer, budget: int, n, c, h, w, f, g) -> bool:
+    p = layer.padding_pairs()
+    return _elements(n, c, h, w, f, g, layer.k, layer.k, (layer.stride,) * 2, p, (layer.dilation,) * 2) <= budget
+
+
+# The options of each field of a realistic layer that keep a case within the budget, given the
+# fields drawn before it (the smallest side for those not drawn yet). Cached: the same few hundred
+# combinations recur in every search, and filtering them anew cost ~60 us a draw.
+@lru_cache(maxsize=None)
+def _per_group_options(layer: Layer, budget: int, g: int) -> tuple[int, ...]:
+    side = _smallest_side(layer)
+    return tuple(k for k in PER_GROUP if _fits(layer, budget, 1, g * k, side, side, g * k, g))
+
+
+@lru_cache(maxsize=None)
+def _channel_options(layer: Layer, budget: int) -> tuple[int, ...]:
+    side = _smallest_side(layer)
+    return (3,) if layer.stem else tuple(k for k in CHANNELS if _fits(layer, budget, 1, k, side, side, 1, 1))
+
+
+@lru_cache(maxsize=None)
+def _filter_options(layer: Layer, budget: int, c: int) -> tuple[int, ...]:
+    side = _smallest_side(layer)
+    return tuple(k for k in CHANNELS if _fits(layer, budget, 1, c, side, side, k, 1))
+
+
+@lru_cache(maxsize=None)
+def _batch_options(layer: Layer, budget: int, c: int, f: int, g: int) -> tuple[int, ...]:
+    side = _smallest_side(layer)
+    return tuple(k for k in BATCHES if _fits(layer, budget, k, c, side, side, f, g))
+
+
+@lru_cache(maxsize=None)
+def _side_options(layer: Layer, budget: int, max_side: int, n: int, c: int, f: int, g: int,
+                  square: bool, h: int | None = None) -> tuple[int, ...]:
+    """Square sides; heights (``h`` None) with the smallest width; widths under height ``h``."""
     smallest = _smallest_side(layer)
+    sides = (s for s in SIDES if smallest <= s <= max_side)
+    if square:
+        return tuple(s for s in sides if _fits(layer, budget, n, c, s, s, f, g))
+    if h is None:
+        return tuple(s for s in sides if _fits(layer, budget, n, c, s, smallest, f, g))
+    return tuple(s for s in sides if _fits(layer, budget, n, c, h, s, f, g))
 
-    def fits(n, c, h, w, f, g):
-        return _elements(n, c, h, w, f, g, kh, kw, stride, padding, dilation) <= budget
 
+@lru_cache(maxsize=4096)
+def _bias_options_of(caps: Capabilities, spec: ConvSpec) -> tuple[ConvSpec, ...]:
+    return tuple(s for s in (spec, spec.replace(bias=True)) if not caps.unsupported_reasons(s))
+
+
+def _bias_options(caps: Capabilities, spec: ConvSpec) -> tuple[ConvSpec, ...]:
+    """``spec`` without and with bias, those the capabilities allow."""
+    try:
+        return _bias_options_of(caps, spec)
+    except TypeError:            # an unhashable Capabilities subclass: no cache
+        return _bias_options_of.__wrapped__(caps, spec)
+
+
+def _realistic(draw, caps: Capabilities, layers, budget: int, max_side: int,
+               dtypes) -> tuple[str, ConvSpec, bool] | None:
+    """(layer name, spec, whether the capabilities allow it) of a realistic layer that fits
+    ``budget``, or None if nothing fits."""
+    layer = _choose(draw, layers)
     # Two channel draws for every layer (a fixed one is drawn from one option): Hypothesis
     # shrinks shorter choice sequences first, so an unequal count would let a layer with
     # fewer draws win over a smaller one.
     if layer.groups == "grouped":
         g = _choose(draw, GROUPS)
-        cg = _pick(draw, tuple(k for k in PER_GROUP if fits(1, g * k, smallest, smallest, g * k, g)))
+        cg = _pick(draw, _per_group_options(layer, budget, g))
         if cg is None:
             return None
         c = f = g * cg
     else:
-        c = _pick(draw, (3,) if layer.stem else tuple(k for k in CHANNELS if fits(1, k, smallest, smallest, 1, 1)))
+        c = _pick(draw, _channel_options(layer, budget))
         if c is None:
             return None
         if layer.groups == "depthwise":
             g = f = _pick(draw, (c,))
         else:
             g = 1
-            f = _pick(draw, tuple(k for k in CHANNELS if fits(1, c, smallest, smallest, k, 1)))
-    n = _pick(draw, tuple(k for k in BATCHES if fits(k, c, smallest, smallest, f, g)))
+            f = _pick(draw, _filter_options(layer, budget, c))
+    n = _pick(draw, _batch_options(layer, budget, c, f, g)) if f is not None else None
     if f is None or n is None:
         return None
-    sides = tuple(s for s in SIDES if smallest <= s <= max_side)
-    if draw(st.integers(0, 3)) < 3:                    # three quarters square; shrinks to square
-        h = w = _pick(draw, tuple(s for s in sides if fits(n, c, s, s, f, g)))
+    if draw(_between(0, 3)) < 3:                    # three quarters square; shrinks to square
+        h = w = _pick(draw, _side_options(layer, budget, max_side, n, c, f, g, True))
     else:
-        h = _pick(draw, tuple(s for s in sides if fits(n, c, s, smallest, f, g)))
-        w = _pick(draw, tuple(s for s in sides if fits(n, c, h, s, f, g))) if h else None
+        h = _pick(draw, _side_options(layer, budget, max_side, n, c, f, g, False))
+        w = _pick(draw, _side_options(layer, budget, max_side, n, c, f, g, False, h)) if h else None
     if h is None or w is None:
         return None
     dtype = _choose(draw, tuple(dtypes or caps.dtypes))
-    spec = ConvSpec(n, c, h, w, f, kh, kw, stride, padding, dilation, g, False, dtype)
-    with_bias = spec.replace(bias=True)
-    options = tuple(s for s in (spec, with_bias) if not caps.unsupported_reasons(s))   # bias a capability allows
-    return layer.name, (_choose(draw, options) if options else spec)
+    spec = ConvSpec(n, c, h, w, f, layer.k, layer.k, (layer.stride,) * 2, layer.padding_pairs(),
+                    (layer.dilation,) * 2, g, False, dtype)
+    options = _bias_options(caps, spec)                # bias a capability allows
+    return (layer.name, _choose(draw, options), True) if options else (layer.name, spec, False)
 
 
 # ---- boundary -------------------------------------------------------------------------------
@@ -344,7 +405,7 @@ def _variants(move, spec: ConvSpec, caps: Capabilities, budget: int) -> list[Con
 def _boundary(draw, caps: Capabilities, base: ConvSpec, budget: int) -> tuple[str, ConvSpec] | None:
     """(move name, spec): ``base`` with one field moved to its edge, by the drawn move or,
     if that one has no admissible variant, the next one that has."""
-    first = draw(st.integers(0, len(BOUNDARY_MOVES) - 1))
+    first = draw(_between(0, len(BOUNDARY_MOVES) - 1))
     for i in range(len(BOUNDARY_MOVES)):
         name, move = BOUNDARY_MOVES[(first + i) % len(BOUNDARY_MOVES)]
         variants = _variants(move, base, caps, budget)
@@ -366,7 +427,7 @@ class Drawn:
 
 def _family(draw, shares: dict[str, float]) -> str:
     """A family by its share: a percentile in 0..99 (shrinks to 0, the first family)."""
-    point, edge = draw(st.integers(0, 99)), 0.0
+    point, edge = draw(_between(0, 99)), 0.0
     for name in FAMILIES:
         edge += 100 * shares.get(name, 0.0)
         if point < round(edge):
@@ -391,10 +452,10 @@ def _drawn(draw, capabilities: Capabilities | None = None, *, family: str | None
     if chosen != "adversarial" and layers:
         real = _realistic(draw, caps, layers, budget, profiles.MAX_SIDE[current_profile()], dtypes)
         if real is not None:
-            layer, spec = real
+            layer, spec, supported = real
             moved = _boundary(draw, caps, spec, budget) if chosen == "boundary" else None
             if moved is not None or chosen == "realistic":
-                assume(not caps.unsupported_reasons(spec if moved is None else moved[1]))
+                assume(supported or moved is not None)     # a boundary variant is supported by construction
                 event(f"spec family: {chosen}")
                 event(f"realistic layer: {layer}")
                 if moved is not None:
@@ -420,8 +481,11 @@ def specs(draw, capabilities: Capabilities | None = None, *, supported: bool = T
     return _drawn(draw, capabilities, **limits).spec
 
 
+_SEEDS = st.integers(0, 2**32 - 1)
+
+
 def seeds():
-    return st.integers(0, 2**32 - 1)
+    return _SEEDS
 
 
 @lru_cache(maxsize=2)

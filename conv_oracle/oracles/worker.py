@@ -46,6 +46,18 @@ def _evaluate(descriptor: str, x, w, b, gy) -> dict:
     return jax_oracle.reference(ConvSpec.parse(descriptor), x, w, b, gy)
 
 
+def _evaluate_many(cases: list) -> list:
+    """Several cases in one task (one round trip between the processes instead of one each):
+    per case its answer or the exception it raised, so one bad case fails alone."""
+    out = []
+    for case in cases:
+        try:
+            out.append(_evaluate(*case))
+        except Exception as exc:            # noqa: BLE001 - handed to that case's future
+            out.append(exc)
+    return out
+
+
 def _settings() -> dict:
     from . import jax_oracle
 
@@ -68,6 +80,11 @@ class JaxWorker:
 
     def submit(self, spec: ConvSpec, x, w, b, gy) -> Future:
         return self._pool.submit(_evaluate, spec.descriptor(), x, w, b, gy)
+
+    def submit_many(self, cases: list[tuple]) -> Future:
+        """One task for several ``(spec, x, w, b, gy)``: a Future of the list of their answers
+        (each {y, dx, dw, db}, or the exception that case raised)."""
+        return self._pool.submit(_evaluate_many, [(spec.descriptor(), *arrays) for spec, *arrays in cases])
 
     def settings(self) -> dict:
         if self._settings is None:
