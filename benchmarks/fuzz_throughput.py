@@ -8,8 +8,11 @@ measured in the same run, interleaved (ABBA per round), warm.
 Each measurement is a fresh process per tree (``PYTHONPATH`` = the tree) with its own JAX
 worker, as ``check`` runs: one fuzzing pass with the measured seed first (JAX compiles its
 buckets, Python warms up), then the same pass again, timed: examples / seconds including
-the wait for the JAX worker (and, beside it, the rate before that wait). The honesty search
-runs as in ``check``. Both trees share one JAX compilation cache directory.
+the wait for the JAX worker (and, beside it, the rate before that wait). The first pass's
+rate is printed too: in the first round it includes every JAX compilation (a cold cache), in
+later ones loading the buckets from JAX's persistent cache. The honesty search runs as in
+``check``. Both trees share one JAX compilation cache directory. Run it under
+``taskset -c 1`` for the single-core figure (the JAX worker then shares that core).
 """
 from __future__ import annotations
 
@@ -35,10 +38,11 @@ def child(args) -> None:
     with JaxWorker() as worker:
         worker.settings()
         pin_away_from_worker()
-        fuzz(plugin, profile=args.profile, examples=args.examples, seed=args.seed, jax_worker=worker)
+        first = fuzz(plugin, profile=args.profile, examples=args.examples, seed=args.seed, jax_worker=worker)
         s = fuzz(plugin, profile=args.profile, examples=args.examples, seed=args.seed, jax_worker=worker)
     print(json.dumps({"examples": s.examples, "seconds": s.seconds, "rate": s.rate,
-                      "rate_before_drain": s.examples / s.seconds_before_drain, "ok": s.ok}))
+                      "rate_before_drain": s.examples / s.seconds_before_drain, "ok": s.ok,
+                      "first_rate": first.rate}))
 
 
 def measure(tree: str, impl: str, args, seed: int, cache: str) -> dict:
@@ -85,9 +89,10 @@ def main() -> None:
                     rows.setdefault((impl, name), []).append(got)
                     print(f"round {r} {impl:12s} {name:6s} {got['rate']:7.1f}/s overall "
                           f"({got['rate_before_drain']:.1f}/s before the JAX wait), {got['examples']} examples, "
-                          f"{got['seconds']:.1f} s{'' if got['ok'] else ', FAILURES'}", flush=True)
+                          f"{got['seconds']:.1f} s{'' if got['ok'] else ', FAILURES'}; first pass (JAX compiling "
+                          f"or loading its buckets) {got.get('first_rate', 0):.1f}/s", flush=True)
     print(f"\nmedians over {args.rounds} rounds, profile {args.profile}, "
-          f"budget {args.max_elements or 'each tree default'}")
+          f"budget {args.max_elements or 'each tree default'}, CPUs {sorted(os.sched_getaffinity(0))}")
     header = "| implementation | " + " | ".join(f"{n} ex/s (before JAX wait)" for n in names)
     print(header + (f" | {names[-1]}/{names[0]} |" if len(names) > 1 else " |"))
     print("|---" * (len(names) + 1 + (len(names) > 1)) + "|")
