@@ -56,6 +56,7 @@ OUTPUT_TAIL_BYTES = 2000
 DEFAULT_MEMORY_LIMIT = 4 * 2**30    # resident memory the worker may add after start-up
 MIN_MEMORY_LIMIT = 64 * 2**20       # below this, a worker cannot run the smallest case
 MEMORY_POLL_S = 0.02                # between reads of a busy worker's RSS (an answer ends the wait at once)
+ALLOCATING_BYTES_PER_S = 32 * 2**20  # RSS growth past the timeout that means "still allocating" (see watch)
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -106,17 +107,27 @@ def resident_bytes(pid: int) -> int | None:
 def watch(answered, pid: int, timeout: float, memory_ceiling: int | None) -> tuple[str, int]:
     """Wait until ``answered(seconds)`` (a wait of at most that long) says True: ('', 0); or stop
     waiting, because process ``pid`` went over ``memory_ceiling`` resident bytes: (MEMORY, its
-    resident bytes), or ``timeout`` seconds passed: (HANG, 0). No ceiling: one wait."""
+    resident bytes), or ``timeout`` seconds passed: (HANG, 0). No ceiling: one wait.
+
+    A process whose resident memory still grows by ``ALLOCATING_BYTES_PER_S`` at its deadline is
+    allocating, not hung: it is watched on until it answers, crosses its ceiling or stops growing
+    (so at most ceiling / that rate longer). On a VM, first touching fresh memory ran at 0.25 GiB/s:
+    a 4 GiB ceiling took longer than the 10 s timeout to reach, and the fault read as a hang."""
     if memory_ceiling is None:
         return ("", 0) if answered(timeout) else (HANG, 0)
     deadline = time.monotonic() + timeout
+    mark_time, mark_resident, growing = time.monotonic(), resident_bytes(pid) or 0, False
     while True:
-        if answered(max(0.0, min(MEMORY_POLL_S, deadline - time.monotonic()))):
+        left = deadline - time.monotonic()
+        if answered(min(MEMORY_POLL_S, left) if left > 0 else MEMORY_POLL_S):
             return "", 0
-        resident = resident_bytes(pid)
+        now, resident = time.monotonic(), resident_bytes(pid)
         if resident is not None and resident > memory_ceiling:
             return MEMORY, resident
-        if time.monotonic() >= deadline:
+        if now - mark_time >= 1.0:
+            growing = resident is not None and resident - mark_resident >= ALLOCATING_BYTES_PER_S * (now - mark_time)
+            mark_time, mark_resident = now, resident or 0
+        if now >= deadline and not growing:
             return HANG, 0
 
 

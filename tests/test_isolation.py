@@ -125,3 +125,21 @@ def test_onnxruntime_sessions_do_not_run_into_the_memory_limit():
         assert result.ok, result.message()
         grown = _address_space(executor._process.pid) - before
         assert grown > 2 * MEMORY_LIMIT, f"the sessions reserved only {grown / 2**20:.0f} MiB: the test shows nothing"
+
+
+def test_a_worker_still_allocating_at_its_timeout_is_a_memory_fault_not_a_hang():
+    """64 MiB per 0.1 s reaches a 1 GiB limit after about 1.6 s, past the 1 s timeout: the worker
+    is watched on while its memory grows, and the fault is reported as what it is."""
+    name = "tests.faulty.plugins:AllocatesSlowly"
+    start = time.perf_counter()
+    with IsolatedExecutor(name, timeout=1, memory_limit=2**30) as executor:
+        result = run_case(registry.load(name), SPEC, 0, "normal", executor=executor)
+    assert result.kind == "memory-limit" and "over a limit of 1.00 GiB" in result.detail, result.message()
+    assert time.perf_counter() - start < 60
+
+
+def test_a_hang_is_still_reported_at_its_timeout():
+    start = time.perf_counter()
+    with IsolatedExecutor("tests.faulty.plugins:Hangs", timeout=2, memory_limit=2**30) as executor:
+        result = run_case(registry.load("tests.faulty.plugins:Hangs"), SPEC, 0, "normal", executor=executor)
+    assert result.kind == "hang" and time.perf_counter() - start < 2 + 10, result.message()

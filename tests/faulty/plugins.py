@@ -106,6 +106,17 @@ class AllocatesWithoutBound(_Faulty):
             hoard.append(np.ones(2**27))   # 1 GiB at a time, touched
 
 
+class AllocatesSlowly(_Faulty):
+    """Touches 64 MiB every 0.1 s (640 MiB/s at most, slower on a busy machine), without bound."""
+    name = "faulty-allocates-slowly"
+
+    def forward(self, x, w, b, spec):
+        hoard = []
+        while True:
+            hoard.append(np.ones(2**23))   # 64 MiB, touched
+            time.sleep(0.1)
+
+
 class ReservesUntouched(_Faulty):
     """Not faulty: right answers, but each call reserves 8 GiB of address space that it never
     touches (as ONNX Runtime's per-session arenas do, at 1 MiB a session): no memory fault."""
