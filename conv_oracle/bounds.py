@@ -352,6 +352,9 @@ def checked_model_bounds(model: ErrorModel, ctx: BoundContext) -> dict[str, np.n
             raise ModelBoundError(f"error model {name!r}: bound of {o} has shape {value.shape}, "
                                   f"expected exactly {shape} (no broadcasting)")
         value = value.astype(np.float64, copy=False)
+        if np.isfinite(value).all() and not (value < 0).any():   # the common case: one pass, nothing to locate
+            out[o] = value
+            continue
         # Where an input NaN/Inf reaches the element (its magnitude is not finite) the truth is
         # not finite either and the NaN/Inf positions are compared exactly: no bound is used there.
         used = np.isfinite(ctx.scale[o])

@@ -74,18 +74,11 @@ def reference(spec: ConvSpec, x, w, b, gy) -> tuple[dict, dict]:
 
     scale[o] is the same quantity computed on |x|, |w|, |b|, |gy|: for y that is
     conv(|x|,|w|)+|b|, for dx conv_transpose(|gy|,|w|), for dw corr(|x|,|gy|), for db sum|gy|.
-    Both come from one batched call: the signed and the absolute problem side by side as
-    2g groups, x = [x, |x|] along channels (N, 2C, H, W), w = [w; |w|] along filters.
+    Two plain calls, signed and absolute: one batched call with the two problems side by side
+    as 2g groups (tried) takes torch's grouped path, 1.1-2.2x slower (n4c32h16w16f32k3p1:
+    8.6 ms against 3.9 ms), with bitwise the same results.
     """
-    def pair(a, axis):
-        return None if a is None else np.concatenate([a, np.abs(a)], axis=axis)
-
-    both = _fwd_bwd(spec, pair(x, 1), pair(w, 0), pair(b, 0), pair(gy, 1), 2 * spec.groups)
-    split = {"y": 1, "dx": 1, "dw": 0, "db": 0}           # the axis each output was stacked on
-    truth, scale = {}, {}
-    for o, value in both.items():
-        truth[o], scale[o] = np.split(value, 2, axis=split[o])
-    return truth, scale
+    return _fwd_bwd(spec, x, w, b, gy, spec.groups), magnitudes(spec, x, w, b, gy)
 
 
 def magnitudes(spec: ConvSpec, x, w, b, gy) -> dict:
