@@ -193,7 +193,10 @@ def _probe_child() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
-                error = entry(name).error
+                loaded = entry(name)
+                # a library that is not installed is no import fault: the parent finds it missing
+                # too, cheaply, and keeps the plugin's family and install command
+                error = None if loaded.install else loaded.error
             except BaseException as exc:      # SystemExit, KeyboardInterrupt at import: a fault too
                 error = f"{type(exc).__name__} at import: {exc}"
         print(json.dumps(["done", name, error]), file=report, flush=True)

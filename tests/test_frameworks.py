@@ -80,6 +80,21 @@ def test_missing_library_is_unavailable_with_its_install_command():
     assert "pip install no-such-library-for-conv-oracle" in run.stderr
 
 
+def test_a_missing_library_is_no_import_fault_under_the_import_probe():
+    """Under isolated imports (report, check) a candidate whose library is missing keeps its family
+    and install command: it is not counted among the algorithms of the default report."""
+    name = f"{FILE_PLUGIN}:MissingLibrary"
+    assert registry.probe_imports([name], 60.0) == {name: None}
+    registry.clear_cache()
+    try:
+        with registry.isolated_imports(60.0):
+            entry = registry.entry(name)
+        assert not entry.available and entry.family == "framework"
+        assert entry.install == "pip install no-such-library-for-conv-oracle"
+    finally:
+        registry.clear_cache()
+
+
 def test_candidates_are_listed_and_not_in_the_default_suite():
     entries = {e.name: e for e in registry.all_entries()}
     candidates = registry.family_names("framework")
