@@ -21,7 +21,6 @@ Compiled functions are kept in memory and in JAX's persistent compilation cache.
 """
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 
 import numpy as np
@@ -67,20 +66,14 @@ def _bucket(n: int, smallest: int, factor: int) -> int:
 
 KERNEL_BUCKETS = (5, 9, 17, 33, 65)  # zero taps appended; 5 covers the fuzzed sizes
 FINE_KERNEL_BUCKETS = (1, 3, 5, 7, 9, 17, 33, 65)
-# Multiply-adds (fwd) up to which a coarse bucket is used when nothing compiled holds a case:
-# cheap, and it serves many small cases with one compilation. A larger problem, like a realistic
-# layer (32 channels, 16x16), would cost 100x its own work there; it gets a fine bucket (each
-# size at most 2x, the image side 1.5x). A compiled bucket is reused for a case only while it
-# costs at most REUSE_FACTOR times the case's fine bucket, and only until the time lost on it
-# would have paid for compiling the fine bucket (see :class:`_Buckets`).
+# Multiply-adds (fwd) up to which a coarse bucket is used: cheap, and it serves many small
+# cases with one compilation. A larger problem, like a realistic layer (32 channels, 16x16),
+# would cost 100x its own work there; it gets a fine bucket (each size at most 2x, the image
+# side 1.5x) or reuses a compiled one that costs at most REUSE_FACTOR times that much (a compilation,
+# 0.3-1 s, costs more than running a 16x larger problem).
 COARSE_MACS = 2_000_000
 REUSE_FACTOR = 16
-# What a new bucket costs before its first answer: an XLA compilation (0.3-0.4 s measured on
-# this 2-core EPYC), or loading it from JAX's persistent compilation cache (15-40 ms) when an
-# earlier run compiled it (the bucket index in CACHE_DIR says so).
-COMPILE_SECONDS = 0.3
-CACHED_COMPILE_SECONDS = 0.03
-BUCKET_INDEX = "buckets.txt"
+_compiled_keys: list[tuple[int, ...]] = []     # in this process, in order
 
 
 def _fine_side(n: int) -> int:
@@ -96,89 +89,10 @@ def _macs(key) -> int:
     return nb * gb * ib * ob * kb * kb * (sb - kb + 1) ** 2
 
 
-class _Buckets:
-    """The buckets compiled in this process, their measured cost per call, and the choice of a
-    bucket for each case: a rent-or-buy rule. A case runs on the cheapest compiled bucket that
-    holds it (at most REUSE_FACTOR times its fine bucket's work) until the time lost there
-    against its own fine bucket (estimated from the measured cost, scaled by work) adds up to
-    what compiling that fine bucket costs; then the fine bucket is compiled. So a short run
-    compiles a handful of buckets and a long one converges to tight buckets, never paying more
-    than twice the better of the two choices; buckets an earlier run compiled load from JAX's
-    persistent cache and count as cheap."""
-
-    def __init__(self):
-        self.compiled: list[tuple[int, ...]] = []   # in this process, in order
-        self.calls: dict[tuple, list] = {}                          # key -> [calls timed, seconds]
-        self.lost: dict[tuple, float] = {}                          # fine key -> seconds lost on others
-        self.on_disk: set[tuple] | None = None                      # keys an earlier run compiled
-
-    def _index(self):
-        return CACHE_DIR / BUCKET_INDEX
-
-    def _known_on_disk(self) -> set[tuple]:
-        if self.on_disk is None:
-            self.on_disk = set()
-            try:
-                for line in self._index().read_text().splitlines():
-                    parts = line.split()
-                    if len(parts) == 6 and all(p.isdigit() for p in parts):
-                        self.on_disk.add(tuple(int(p) for p in parts))
-            except OSError:
-                pass
-        return self.on_disk
-
-    def add(self, key) -> tuple:
-        self.compiled.append(key)
-        if key not in self._known_on_disk():
-            self.on_disk.add(key)
-            try:                      # one short line per bucket: appends of several processes do not mix
-                with open(self._index(), "a") as f:
-                    f.write(" ".join(map(str, key)) + "\n")
-            except OSError:
-                pass
-        return key
-
-    def seconds(self, key) -> float:
-        """Estimated seconds of one call of a compiled bucket: its measured mean, or, before it
-        has one, its work at the mean rate of the buckets measured so far (1 ns per MAC before any)."""
-        calls, total = self.calls.get(key, (0, 0.0))
-        if calls:
-            return total / calls
-        measured = [(c, t, _macs(k)) for k, (c, t) in self.calls.items() if c]
-        rate = sum(t for _, t, _ in measured) / sum(c * m for c, _, m in measured) if measured else 1e-9
-        return rate * _macs(key)
-
-    def timed(self, key, seconds: float) -> None:
-        """Record one call (not the first: it includes the compilation)."""
-        entry = self.calls.setdefault(key, [-1, 0.0])
-        entry[0] += 1
-        if entry[0] > 0:
-            entry[1] += seconds
-
-    def choose(self, fine, coarse, holds) -> tuple:
-        limit = max(REUSE_FACTOR * _macs(fine), COARSE_MACS)
-        reusable = [key for key in self.compiled if holds(key) and _macs(key) <= limit]
-        if fine in reusable:
-            return fine
-        if reusable:
-            best = min(reusable, key=self.seconds)
-            cost = self.seconds(best)
-            lost = self.lost.get(fine, 0.0) + cost * (1 - _macs(fine) / _macs(best))
-            price = CACHED_COMPILE_SECONDS if fine in self._known_on_disk() else COMPILE_SECONDS
-            if lost < price:
-                self.lost[fine] = lost
-                return best
-            return self.add(fine)
-        return self.add(coarse if _macs(coarse) <= COARSE_MACS else fine)
-
-
-_BUCKETS = _Buckets()
-
-
 def buckets(spec: ConvSpec) -> tuple[int, int, int, int, int, int]:
     """(groups, batch, input and output channels per group, kernel side, image side) of the
-    canonical problem: a compiled one that holds it (see :class:`_Buckets`), else a new coarse or
-    fine bucket. Input and output channels are bucketed apart: a stem (C=3, F=64) or a
+    canonical problem: a compiled one that holds it at a bounded cost, else a new coarse or
+    fine bucket. A fine bucket holds input and output channels apart: a stem (C=3, F=64) or a
     projection (C=65, F=3) in one square bucket would cost 20-40x its own work."""
     g, c_in, c_out = spec.groups, spec.c // spec.groups, spec.f // spec.groups
     (pt, pb), (pl, pr) = spec.padding
@@ -196,9 +110,18 @@ def buckets(spec: ConvSpec) -> tuple[int, int, int, int, int, int]:
     kb = next(k for k in FINE_KERNEL_BUCKETS if k >= kernel)
     fine = (_bucket(g, 1, 2), _bucket(rows, 1, 2), _bucket(c_in, 1, 2), _bucket(c_out, 1, 2), kb,
             _fine_side(side(kb)))
+    limit = max(REUSE_FACTOR * _macs(fine), COARSE_MACS)
+    reusable = [key for key in _compiled_keys if holds(key) and _macs(key) <= limit]
+    if reusable:
+        return min(reusable, key=_macs)
     kb = next(k for k in KERNEL_BUCKETS if k >= kernel)
-    coarse = (g, _bucket(rows, 1, 4), _bucket(c_in, 1, 4), _bucket(c_out, 1, 4), kb, _bucket(side(kb), 8, 2))
-    return _BUCKETS.choose(fine, coarse, holds)
+    # coarse buckets serve many small cases: square in channels and from 4, so that a run compiles a
+    # handful (splitting them multiplied the compilations of a short run)
+    channels = _bucket(max(c_in, c_out), 4, 4)
+    coarse = (g, _bucket(rows, 4, 4), channels, channels, kb, _bucket(side(kb), 8, 2))
+    key = coarse if _macs(coarse) <= COARSE_MACS else fine
+    _compiled_keys.append(key)
+    return key
 
 
 @lru_cache(maxsize=None)
@@ -277,9 +200,7 @@ def reference(spec: ConvSpec, x, w, b, gy) -> dict:
     if b is not None:
         bb[:used_out] = per_group(b[None], fb, fg)[0]
 
-    start = time.perf_counter()
-    yb, dxb, dwb, dbb = [np.asarray(a) for a in _compiled(gb, key[1:])(xb, wb, bb, gyb)]
-    _BUCKETS.timed(key, time.perf_counter() - start)
+    yb, dxb, dwb, dbb = (np.asarray(a) for a in _compiled(gb, key[1:])(xb, wb, bb, gyb))
     yb, dxb, dwb, dbb = yb[:, :used_out], dxb[:, :used_in], dwb[:used_out], dbb[:used_out]   # drop the zero groups
 
     y_full = np.empty((n, spec.f, hf, wf))
