@@ -140,7 +140,7 @@ def _run_one(name, out, bar, profile, examples, seed, worker, expected, minutes,
              trusted, case_timeout, on_summary) -> None:
     from .isolation import executor_for
 
-    task = bar.add_task(f"{name:<14}", total=int(expected * 3), note="loading")
+    task = bar.add_task(f"{name:<14}", total=None if minutes else int(expected * 3), note="loading")  # --minutes: no count to reach
     try:
         with warnings.catch_warnings():  # listed as unavailable in the report instead
             warnings.simplefilter("ignore", RuntimeWarning)
