@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: jax-bf16 n2c3h4w1f4k4x1s1x1p0,0,0,0d1x1g1b1 bf16 (bound)
+"""Reproduction: jax-bf16 n1c1h2w2f1k1x1s1x1p0,0,0,0d1x1g1b1 bf16 (bound)
 
 Candidate jax-bf16: jax.lax.conv_general_dilated under jit, jax.vjp, bfloat16 inputs and outputs, default precision, CPU
-Case n2c3h4w1f4k4x1s1x1p0,0,0,0d1x1g1b1 bf16 (forward and backward), failure kind: bound.
-Triage: library bug: dw error 0.409 is 256x the declared bound; outside every standard model (subnormals flushed to zero, bias added after the output rounding, bias added after the output rounding, subnormals flushed, bfloat16 accumulation (the storage type), bfloat16 accumulation, subnormals flushed); the case has subnormal inputs: consistent with denormals-are-zero (DAZ) on inputs, which no standard model here allows
+Case n1c1h2w2f1k1x1s1x1p0,0,0,0d1x1g1b1 bf16 (forward and backward), failure kind: bound.
+Triage: precision property: db error 0.00195 is 2.87x the declared bound (db failing); within the standard model 'f16-accumulation' (float16 accumulation: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float16, inputs rounded to float16, output rounded to storage, bias before that rounding)
 Library: jax 0.10.2. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias after that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -106,41 +106,33 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'jax 0.10.2'
-DESCRIPTOR = 'n2c3h4w1f4k4x1s1x1p0,0,0,0d1x1g1b1 bf16'
+DESCRIPTOR = 'n1c1h2w2f1k1x1s1x1p0,0,0,0d1x1g1b1 bf16'
 STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
 X = _array(
-    'Uf8+gLe+cQAKgCi/pT/KvlYAMj+YPykA376Wv9+/K4CoPkV/KoCpvyK/HQBbgFJ/',
-    'bfloat16', (2, 3, 4, 1))
+    'Qj4Gv9O+HMA=',
+    'bfloat16', (1, 1, 2, 2))
 W = _array(
-    'brsRgAUAx7s0gAgAPYCFPDW7N4CIu+g7PwB9AMs6YwBTvCgAnjscvM+6KbwKPHAA4TvEu7G8cztJgIo6PzopgNs777tgPOU7'
-    'BTxoAPg7Bbw/OnqASIDyu2C8I7tQACK8',
-    'bfloat16', (4, 3, 4, 1))
+    '5j8=',
+    'bfloat16', (1, 1, 1, 1))
 B = _array(
-    'J31lAJo/DIA=',
-    'bfloat16', (4,))
+    'kj8=',
+    'bfloat16', (1,))
 GY = _array(
-    'zT1igE699LwnPBEATACwvQ==',
-    'bfloat16', (2, 4, 1, 1))
+    'p75GP5A+Dr8=',
+    'bfloat16', (1, 1, 2, 2))
 BOUNDS = {
     'y': _array(
-    'Hfaq/2BwNkeesbzN5OSJP5yM7HoxAgdH88S9c4QzC0fWPMvayOU3R2Km+ef+1Z4/i7hl+OXaCkesBqQRO6UQRw==',
-    'float64', (2, 4, 1, 1)),
+    'oKPcEVG+hz+2kTrPx1CCP6+XcOUqT4I/5UJAwSCQoT8=',
+    'float64', (1, 1, 2, 2)),
     'dx': _array(
-    '7mSHWnQozz6D3oOrPLizPqtUE5gyO8w+/DdhXpEdwj4c7y6E7cJ2PqT6S+y9xIs+wFx3l3Q3gz52d8yRxTzePqS2Mgcj86o+'
-    'CR9vIPDmvD65NjpJohPSPte8agTpXcU+w4KAqQYUyD5+vKq0KzORN7Z6FVVWUcU+JVWNwkvWxD7lirCmB2uQPlgfFODBVZE3'
-    'CZqfko63kDe8bJ0m1TnKPpQNpZwpy9I+JjxcAMIFrD5zWvZCZC+GPupxdDlFN84+',
-    'float64', (2, 3, 4, 1)),
+    'AVQB1FLBYj+4l7xSljx2P0ARLDwQLGA/BSLlBCDlbz8=',
+    'float64', (1, 1, 2, 2)),
     'dw': _array(
-    'opYXAcrrNEdOZe0dsXYIP4FRsggnaSs/VTvlkhBckTd2ccwCN2brPoYC4UCAEABHZoRIKUGEQD9E0JhuZhwrP2ht1wu1a/o+'
-    'yMkixmPRMT8EftwYPW4+P+nGv2HiHwFH1VIBKagAhD+QSvsfpX2SN7ehaVlQrZA3QEAAICAAkDcjQ2WGobKQN1lsVIg0Klo/'
-    'pIGV1L/KnzfiX0d2LweSN9LFMNNiWJE3hmMJOrGEmDd+fBhVPYyeN4BzyP835Fs/D9eLNeoFJUf3/5tCb76aNzrMUPVkaBI/'
-    'Mfsjjf21kDdsfYyCPi6TN0nb6sVrxX0/usSxUuGYMD8kVKPLqFEUP2Ir60eVjZY3JUrP8qPnIT+hfihlPZQuPxeBWJY+LH8/'
-    'HmfN/rHmGEfDapDDM8g5PwEFvjYBh0Q/5yus5a0KkDeUd8D5OeAcPxxG3P0h7jBHaFFReKeoIz9fYi4uMAdAP01zsOc32Cs/'
-    '01dqlCo1FT/+SjhcJBwiP7xKGDwkDDJH',
-    'float64', (4, 3, 4, 1)),
+    '69GEmMCgaD8=',
+    'float64', (1, 1, 1, 1)),
     'db': _array(
-    '7XR4sDg8PD/Ie8D8PCCaN6JqgLMzwCk/r3pAezugPT8=',
-    'float64', (4,)),
+    'qskP3+JDRj8=',
+    'float64', (1,)),
 }
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: jax-bf16 n2c3h3w1f3k3x1s1x1p0,0,0,0d1x1g1b1 bf16 (bound)
+"""Reproduction: jax-bf16 n1c1h1w1f1k3x3s1x1p1,1,1,1d1x1g1b0 bf16 (bound)
 
 Candidate jax-bf16: jax.lax.conv_general_dilated under jit, jax.vjp, bfloat16 inputs and outputs, default precision, CPU
-Case n2c3h3w1f3k3x1s1x1p0,0,0,0d1x1g1b1 bf16 (forward and backward), failure kind: bound.
-Triage: library bug: dw error 2.6 is 260x the declared bound; outside every standard model (subnormals flushed to zero, bias added after the output rounding, bias added after the output rounding, subnormals flushed, bfloat16 accumulation (the storage type), bfloat16 accumulation, subnormals flushed); the case has subnormal inputs: consistent with denormals-are-zero (DAZ) on inputs, which no standard model here allows
+Case n1c1h1w1f1k3x3s1x1p1,1,1,1d1x1g1b0 bf16 (forward and backward), failure kind: bound.
+Triage: precision property: dw error 2.98e-40 is 6.33x the declared bound (dw failing); within the standard model 'float32/flushed' (exact float32 direct sum, subnormals flushed to zero: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32 for bf16/f16, else the storage dtype, output rounded to storage, bias before that rounding, subnormals flushed)
 Library: jax 0.10.2. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias after that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -106,36 +106,28 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'jax 0.10.2'
-DESCRIPTOR = 'n2c3h3w1f3k3x1s1x1p0,0,0,0d1x1g1b1 bf16'
-STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
+DESCRIPTOR = 'n1c1h1w1f1k3x3s1x1p1,1,1,1d1x1g1b0 bf16'
+STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((1, 1), (1, 1)), (1, 1), 1
 X = _array(
-    'UX8i/zEAWIB5AHT/TX9df0V/oT5wABKAbX9cgLc+Q4AwACi/',
-    'bfloat16', (2, 3, 3, 1))
+    'I4A=',
+    'bfloat16', (1, 1, 1, 1))
 W = _array(
-    'y7uHu1S7oryHvAK84rwqOl2ATjxPALu8BIAHPFyAITrNvAyAAjybO1+8gzwBPO47hTwbvGsA',
-    'bfloat16', (3, 3, 3, 1))
-B = _array(
-    'qz1UfiGA',
-    'bfloat16', (3,))
+    '2ztFgIY8QjwQvII8/7sHOu48',
+    'bfloat16', (1, 1, 3, 3))
+B = None
 GY = _array(
-    'hj0EgGwAqT0TgIU9',
-    'bfloat16', (2, 3, 1, 1))
+    'vj0=',
+    'bfloat16', (1, 1, 1, 1))
 BOUNDS = {
     'y': _array(
-    'tYOdWkDhK0fJD683ZvBbR2sviiI9BiRH0/IZGP7IIkewv4mJxY1aRxkaj6iBYR5H',
-    'float64', (2, 3, 1, 1)),
+    'N7D16GgKkDc=',
+    'float64', (1, 1, 1, 1)),
     'dx': _array(
-    'If+cA3CRuj6EJoSdH6uxPpDftqf6vqs+0cfRib8z1T6EJoSdH6vRPvFwILSZA8E+k3U0NQuU3T6JHT7/yD+GPljLVW9Pw5A3'
-    'KhZRUvSnUT4Fhhia+TuBPukHuVyq29I+wnwgmJZ0wz6TXKr+adDLPk45/P01BKg+hjT6Ey0I1D7/5+a8nWHCPrsa6RPZF5A3',
-    'float64', (2, 3, 3, 1)),
+    'xIuAaPG4yj4=',
+    'float64', (1, 1, 1, 1)),
     'dw': _array(
-    'QXGz6bZZK0fKV2aQKjMlR66CbE0xN5A3/ZBdRMeOM0dH2HAEjAqQNzqE3BtA7i9HFm+n3LXTKkfDd9cQuussR8Fqj8KzxylH'
-    'MGxAdDQgOj/cU4CoKEA0P0BAACAgAJA310guUSOXYT9AQAAgIACQN05+AD09gD4/HmpAczOgOT9mckB3N6A7P/plQHExoDg/'
-    '9gAPFv80hj/BRixOIhaBP9sQG2uIJZA3ef8Qzn3ILkdYo96fUb+QN1Z+6oqqjIk/iVk+aSufhT+GYJ7MLk+HP3XnzGbib4Q/',
-    'float64', (3, 3, 3, 1)),
-    'db': _array(
-    'bE7gBSbwQj8oTMDlJeCSN9lEQGEhoDA/',
-    'float64', (3,)),
+    'EBAAEBAAkDcQEAAQEACQNxAQABAQAJA3EBAAEBAAkDd++E94+GeQNxAQABAQAJA3EBAAEBAAkDcQEAAQEACQNxAQABAQAJA3',
+    'float64', (1, 1, 3, 3)),
 }
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: jax-bf16 n2c1h1w2f4k1x2s1x1p0,0,0,0d1x1g1b1 bf16 (bound)
+"""Reproduction: jax-bf16 n1c3h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (bound)
 
 Candidate jax-bf16: jax.lax.conv_general_dilated under jit, jax.vjp, bfloat16 inputs and outputs, default precision, CPU
-Case n2c1h1w2f4k1x2s1x1p0,0,0,0d1x1g1b1 bf16 (forward and backward), failure kind: bound.
-Triage: library bug: dw error 2.32 is 256x the declared bound; outside every standard model (subnormals flushed to zero, bias added after the output rounding, bias added after the output rounding, subnormals flushed, bfloat16 accumulation (the storage type), bfloat16 accumulation, subnormals flushed); the case has subnormal inputs: consistent with denormals-are-zero (DAZ) on inputs, which no standard model here allows
+Case n1c3h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (forward and backward), failure kind: bound.
+Triage: precision property: dw error 1.07 is 256x the declared bound (dx, dw failing); within the standard model 'f16-accumulation' (float16 accumulation: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float16, inputs rounded to float16, output rounded to storage, bias before that rounding)
 Library: jax 0.10.2. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias after that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -106,33 +106,28 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'jax 0.10.2'
-DESCRIPTOR = 'n2c1h1w2f4k1x2s1x1p0,0,0,0d1x1g1b1 bf16'
+DESCRIPTOR = 'n1c3h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16'
 STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
 X = _array(
-    'Uf+iv3wAKb0=',
-    'bfloat16', (2, 1, 1, 2))
+    'UX8ifwX/',
+    'bfloat16', (1, 3, 1, 1))
 W = _array(
-    'Vb36vGcAfYCNPFiAr7tTAA==',
-    'bfloat16', (4, 1, 1, 2))
-B = _array(
-    '3z8Z/ag+S34=',
-    'bfloat16', (4,))
+    'qTqVPeC7',
+    'bfloat16', (1, 3, 1, 1))
+B = None
 GY = _array(
-    'XLwdAFuAUIBJPQsAoT3CvQ==',
-    'bfloat16', (2, 4, 1, 1))
+    'NoA=',
+    'bfloat16', (1, 1, 1, 1))
 BOUNDS = {
     'y': _array(
-    'kN9GLJ/HNUeJCH3prCkzRxlwYSHP1RxHXHvCo/37WUfPSb4PRfOLP4kIfemsKTNHOOEfv58KZT94hUZc1mxZRw==',
-    'float64', (2, 4, 1, 1)),
+    'Kdq1F0fuKUc=',
+    'float64', (1, 1, 1, 1)),
     'dx': _array(
-    'lckRwzfixj7yyt6u19u6Pt+OasrIuMY+xDRQDgWK2D4=',
-    'float64', (2, 1, 1, 2)),
+    'cqo8ckoCkDeWyDWOyH2QNx3g2xvgC5A3',
+    'float64', (1, 3, 1, 1)),
     'dw': _array(
-    '+VznE61zBkdNsfc0xqgOPwxiWokvrWc/fF9Wcy+llDfpzKVK5ZKCPwjupFl1kuo+nkOoyCBUgD9LwoQkYALwPg==',
-    'float64', (4, 1, 1, 2)),
-    'db': _array(
-    'hIQAQEBAIj/1VAAqKgCVN1hTQGgoIDQ/bGSAsDBAOD8=',
-    'float64', (4,)),
+    'gxcLIRYLdj85EhYnERZxP+0dDiocDmw/',
+    'float64', (1, 3, 1, 1)),
 }
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: jax-bf16 n2c1h1w2f3k1x2s1x1p0,0,0,0d1x1g1b1 bf16 (bound)
+"""Reproduction: jax-bf16 n4c1h1w1f3k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (bound)
 
 Candidate jax-bf16: jax.lax.conv_general_dilated under jit, jax.vjp, bfloat16 inputs and outputs, default precision, CPU
-Case n2c1h1w2f3k1x2s1x1p0,0,0,0d1x1g1b1 bf16 (forward and backward), failure kind: bound.
-Triage: library bug: dw error 1.73 is 256x the declared bound; outside every standard model (subnormals flushed to zero, bias added after the output rounding, bias added after the output rounding, subnormals flushed, bfloat16 accumulation (the storage type), bfloat16 accumulation, subnormals flushed); the case has subnormal inputs: consistent with denormals-are-zero (DAZ) on inputs, which no standard model here allows
+Case n4c1h1w1f3k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (forward and backward), failure kind: bound.
+Triage: precision property: y error 1.58 is 256x the declared bound (y, dx, dw failing); within the standard model 'f16-accumulation' (float16 accumulation: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float16, inputs rounded to float16, output rounded to storage, bias before that rounding)
 Library: jax 0.10.2. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias after that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -106,33 +106,29 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'jax 0.10.2'
-DESCRIPTOR = 'n2c1h1w2f3k1x2s1x1p0,0,0,0d1x1g1b1 bf16'
+DESCRIPTOR = 'n4c1h1w1f3k1x1s1x1p0,0,0,0d1x1g1b0 bf16'
 STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
 X = _array(
     'Uf+iv3wAKb0=',
-    'bfloat16', (2, 1, 1, 2))
+    'bfloat16', (4, 1, 1, 1))
 W = _array(
-    'Q4D6vLq8WLyNvDI9',
-    'bfloat16', (3, 1, 1, 2))
-B = _array(
-    't74wgGh9',
-    'bfloat16', (3,))
+    'nz0+gAs9',
+    'bfloat16', (3, 1, 1, 1))
+B = None
 GY = _array(
-    'CoCBPUQALgAKPVy8',
-    'bfloat16', (2, 3, 1, 1))
+    'qrw0vEmAIQC+vFyATIDhuwG91jujuyqA',
+    'bfloat16', (4, 3, 1, 1))
 BOUNDS = {
     'y': _array(
-    'fz/Qxr4IjD/AkO5R2gQjRyMxws8PIkJH95ySBJ3rZj8EDxRyBNzRPkAGLNerDj1H',
-    'float64', (2, 3, 1, 1)),
+    'T/EZSvA5MEf/Gk9oGU95P0PeHnvcXhxH1ZqnQJknOT+HGs/oGc+ZN3SXfROW/SU/WCFERSE0kTcQEAAQEACQN5+4Lpe4hpA3'
+    '/tv9V9o96j5n7C1i7FGQN3jYsAfX8NY+',
+    'float64', (4, 3, 1, 1)),
     'dx': _array(
-    'qFeaIw1v1z6q4UfnozbLPucnW5oEf8E+3mYJbOXW0D4=',
-    'float64', (2, 1, 1, 2)),
+    'd3Oxf89l2j7GUGTeShyQN4LhyLz0gtE+PVmYCXKdwD4=',
+    'float64', (4, 1, 1, 1)),
     'dw': _array(
-    'nkOoyCBUUD/IvxvHZ1iRNwjtKN10VCpH/Im7sMPDND/ycoS7N8J7Py5LT3OkJ8I+',
-    'float64', (3, 1, 1, 2)),
-    'db': _array(
-    'PV0ALi6AlDd+ZoCxMcA4P+FxADc3gAs/',
-    'float64', (3,)),
+    'BBtmqoVZEUerK3vDyV4CRx/mM6n3zH0/',
+    'float64', (3, 1, 1, 1)),
 }
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: jax-bf16 n3c1h1w1f1k1x1s1x1p0,0,0,1d1x1g1b1 bf16 (bound)
+"""Reproduction: jax-bf16 n2c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (bound)
 
 Candidate jax-bf16: jax.lax.conv_general_dilated under jit, jax.vjp, bfloat16 inputs and outputs, default precision, CPU
-Case n3c1h1w1f1k1x1s1x1p0,0,0,1d1x1g1b1 bf16 (forward and backward), failure kind: bound.
-Triage: precision property: db error 0.00195 is 27.7x the declared bound (db failing); within the standard model 'bfloat16 accumulation (the storage type)' (direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in bfloat16, output rounded to storage, bias before that rounding)
+Case n2c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (forward and backward), failure kind: bound.
+Triage: precision property: y error 1.38 is 256x the declared bound (y, dx failing); within the standard model 'f16-accumulation' (float16 accumulation: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float16, inputs rounded to float16, output rounded to storage, bias before that rounding)
 Library: jax 0.10.2. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias after that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -106,33 +106,28 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'jax 0.10.2'
-DESCRIPTOR = 'n3c1h1w1f1k1x1s1x1p0,0,0,1d1x1g1b1 bf16'
-STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 1)), (1, 1), 1
+DESCRIPTOR = 'n2c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16'
+STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
 X = _array(
-    'AT4HviQ/',
-    'bfloat16', (3, 1, 1, 1))
+    'UX8ifw==',
+    'bfloat16', (2, 1, 1, 1))
 W = _array(
-    '1z0=',
+    'RgA=',
     'bfloat16', (1, 1, 1, 1))
-B = _array(
-    'Cb8=',
-    'bfloat16', (1,))
+B = None
 GY = _array(
-    'uT6nP3I/NL+ivyC/',
-    'bfloat16', (3, 1, 1, 2))
+    'ID1HAA==',
+    'bfloat16', (2, 1, 1, 1))
 BOUNDS = {
     'y': _array(
-    '0F4B29cocT+YQ1FCoShxP+V3FWU7mnE/mENRQqEocT8AT5HltilxP5hDUUKhKHE/',
-    'float64', (3, 1, 1, 2)),
+    'ex6TrxyTfD+fFyY8FiZ2Pw==',
+    'float64', (2, 1, 1, 1)),
     'dx': _array(
-    't/RLf/NrIz8Z2yeB2Wc5PyTSwRLRAUE/',
-    'float64', (3, 1, 1, 1)),
+    'bZDXZ5BXkDcQEAAQEACQNw==',
+    'float64', (2, 1, 1, 1)),
     'dw': _array(
-    'RXJTE8l6bD8=',
+    'nkOoyCBUIEc=',
     'float64', (1, 1, 1, 1)),
-    'db': _array(
-    'KUz47mh9Ej8=',
-    'float64', (1,)),
 }
 
 

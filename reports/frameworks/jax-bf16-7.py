@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: jax-bf16 n1c1h1w2f1k1x2s1x1p0,1,0,0d1x1g1b0 bf16 (bound)
+"""Reproduction: jax-bf16 n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (bound)
 
 Candidate jax-bf16: jax.lax.conv_general_dilated under jit, jax.vjp, bfloat16 inputs and outputs, default precision, CPU
-Case n1c1h1w2f1k1x2s1x1p0,1,0,0d1x1g1b0 bf16 (forward and backward), failure kind: bound.
-Triage: precision property: dx error 4.81e-40 is 10.1x the declared bound (dx failing); within the standard model 'subnormals flushed to zero' (direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32 for bf16/f16, else the storage dtype, output rounded to storage, bias before that rounding, subnormals flushed)
+Case n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (forward and backward), failure kind: bound.
+Triage: precision property: dw error 5.24e-40 is 10.9x the declared bound (y, dw failing); within the standard model 'float32/flushed' (exact float32 direct sum, subnormals flushed to zero: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32 for bf16/f16, else the storage dtype, output rounded to storage, bias before that rounding, subnormals flushed)
 Library: jax 0.10.2. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias after that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -106,28 +106,28 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'jax 0.10.2'
-DESCRIPTOR = 'n1c1h1w2f1k1x2s1x1p0,1,0,0d1x1g1b0 bf16'
-STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 1), (0, 0)), (1, 1), 1
+DESCRIPTOR = 'n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16'
+STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
 X = _array(
-    'UX8ifw==',
-    'bfloat16', (1, 1, 1, 2))
+    'I4A=',
+    'bfloat16', (1, 1, 1, 1))
 W = _array(
-    'JADwPA==',
-    'bfloat16', (1, 1, 1, 2))
+    'Cb0=',
+    'bfloat16', (1, 1, 1, 1))
 B = None
 GY = _array(
-    'FT5gvA==',
-    'bfloat16', (1, 1, 2, 1))
+    'Jz4=',
+    'bfloat16', (1, 1, 1, 1))
 BOUNDS = {
     'y': _array(
-    'nk74HSb8EkdAQAAgIACQNw==',
-    'float64', (1, 1, 2, 1)),
+    'OIabNYYlkDc=',
+    'float64', (1, 1, 1, 1)),
     'dx': _array(
-    '9oKPcMGnkDdPSOwOI3bxPg==',
-    'float64', (1, 1, 1, 2)),
+    '1NcXbtZX9j4=',
+    'float64', (1, 1, 1, 1)),
     'dw': _array(
-    '8P1SD31pPkedYSVUr5I3Rw==',
-    'float64', (1, 1, 1, 2)),
+    '0rhex7i2kDc=',
+    'float64', (1, 1, 1, 1)),
 }
 
 

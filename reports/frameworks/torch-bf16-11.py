@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: torch-bf16 n2c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (bound)
+"""Reproduction: torch-bf16 n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (bound)
 
 Candidate torch-bf16: torch.nn.functional.conv2d in bfloat16, eager, CPU (oneDNN's bf16 kernels where the CPU has them)
-Case n2c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (forward and backward), failure kind: bound.
-Triage: precision property: y error 1.65e-39 is 31.5x the declared bound (y, dx, dw failing); within the standard model 'subnormals flushed to zero' (direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32 for bf16/f16, else the storage dtype, output rounded to storage, bias before that rounding, subnormals flushed)
+Case n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (forward and backward), failure kind: bound.
+Triage: precision property: dw error 3.51e-39 is 58.9x the declared bound (dx, dw failing); within the standard model 'float32/flushed' (exact float32 direct sum, subnormals flushed to zero: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32 for bf16/f16, else the storage dtype, output rounded to storage, bias before that rounding, subnormals flushed)
 Library: torch 2.13.0+cpu. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias before that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -157,27 +157,27 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'torch 2.13.0+cpu'
-DESCRIPTOR = 'n2c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16'
+DESCRIPTOR = 'n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16'
 STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
 X = _array(
-    'foAjgA==',
-    'bfloat16', (2, 1, 1, 1))
+    '1T8=',
+    'bfloat16', (1, 1, 1, 1))
 W = _array(
-    'Er4=',
+    '0j0=',
     'bfloat16', (1, 1, 1, 1))
 B = None
 GY = _array(
-    '/TshgA==',
-    'bfloat16', (2, 1, 1, 1))
+    'FwA=',
+    'bfloat16', (1, 1, 1, 1))
 BOUNDS = {
     'y': _array(
-    'dfIeUfI+kje6wE+wwJ+QNw==',
-    'float64', (2, 1, 1, 1)),
+    'S1cX7VXXRT8=',
+    'float64', (1, 1, 1, 1)),
     'dx': _array(
-    'PVNJG1IJ0j6woCanoJaQNw==',
-    'float64', (2, 1, 1, 1)),
+    'YYjDW4hLkDc=',
+    'float64', (1, 1, 1, 1)),
     'dw': _array(
-    'wYOB3kEfkDc=',
+    'K9WI3dTIlDc=',
     'float64', (1, 1, 1, 1)),
 }
 

@@ -3,7 +3,7 @@
 
 Candidate torch-bf16: torch.nn.functional.conv2d in bfloat16, eager, CPU (oneDNN's bf16 kernels where the CPU has them)
 Case n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b1 bf16 (forward and backward), failure kind: bound.
-Triage: precision property: db error 9.64e-39 is 115x the declared bound (dx, dw, db failing); within the standard model 'subnormals flushed to zero' (direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32 for bf16/f16, else the storage dtype, output rounded to storage, bias before that rounding, subnormals flushed)
+Triage: precision property: dw error 1.66 is 256x the declared bound (dw, db failing); within the standard model 'f16-accumulation' (float16 accumulation: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float16, inputs rounded to float16, output rounded to storage, bias before that rounding)
 Library: torch 2.13.0+cpu. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias before that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -160,29 +160,29 @@ LIBRARY = 'torch 2.13.0+cpu'
 DESCRIPTOR = 'n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b1 bf16'
 STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
 X = _array(
-    'jL4=',
+    'Ef8=',
     'bfloat16', (1, 1, 1, 1))
 W = _array(
-    '6bw=',
+    'ors=',
     'bfloat16', (1, 1, 1, 1))
 B = _array(
-    't74=',
+    'rnw=',
     'bfloat16', (1,))
 GY = _array(
-    'aYA=',
+    'XgA=',
     'bfloat16', (1, 1, 1, 1))
 BOUNDS = {
     'y': _array(
-    'yjiX7cJgVj8=',
+    '8oVcbUGeGEc=',
     'float64', (1, 1, 1, 1)),
     'dx': _array(
-    'dqHwb6FfkDc=',
+    'IO/tHu8OkDc=',
     'float64', (1, 1, 1, 1)),
     'dw': _array(
-    '5NNWqtOWkzc=',
+    'ZhyfuRqfej8=',
     'float64', (1, 1, 1, 1)),
     'db': _array(
-    'EB4gPR0gnTc=',
+    'mBzA2xvAmzc=',
     'float64', (1,)),
 }
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: torch-bf16 n1c1h1w5f1k1x3s1x1p0,0,0,0d1x2g1b0 bf16 (nonfinite)
+"""Reproduction: torch-bf16 n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (bound)
 
 Candidate torch-bf16: torch.nn.functional.conv2d in bfloat16, eager, CPU (oneDNN's bf16 kernels where the CPU has them)
-Case n1c1h1w5f1k1x3s1x1p0,0,0,0d1x2g1b0 bf16 (forward and backward), failure kind: nonfinite.
-Triage: semantic difference: NaN/Inf land elsewhere than a direct sum puts them: y: NaN/Inf positions differ from the oracle's, first at index (0, 0, 0, 0): got nan, expected 1.1462326049804688
+Case n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16 (forward and backward), failure kind: bound.
+Triage: precision property: dw error 2.22e-40 is 4.73x the declared bound (dw failing); within the standard model 'float32/flushed' (exact float32 direct sum, subnormals flushed to zero: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32 for bf16/f16, else the storage dtype, output rounded to storage, bias before that rounding, subnormals flushed)
 Library: torch 2.13.0+cpu. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias before that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -157,28 +157,28 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'torch 2.13.0+cpu'
-DESCRIPTOR = 'n1c1h1w5f1k1x3s1x1p0,0,0,0d1x2g1b0 bf16'
-STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 2), 1
+DESCRIPTOR = 'n1c1h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 bf16'
+STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
 X = _array(
-    'AT4HviQ/gP8Jvw==',
-    'bfloat16', (1, 1, 1, 5))
+    'QQA=',
+    'bfloat16', (1, 1, 1, 1))
 W = _array(
-    'pz9yPzS/',
-    'bfloat16', (1, 1, 1, 3))
+    'gLs=',
+    'bfloat16', (1, 1, 1, 1))
 B = None
 GY = _array(
-    'or8=',
+    'GD0=',
     'bfloat16', (1, 1, 1, 1))
 BOUNDS = {
     'y': _array(
-    'J5HtOy9Xcj8=',
+    'GTAoGDAIkDc=',
     'float64', (1, 1, 1, 1)),
     'dx': _array(
-    'rnPDkc9rej+QkAAwMACQN5Aw7qa5JHM/kJAAMDAAkDemBm/DVXpsPw==',
-    'float64', (1, 1, 1, 5)),
+    'RBQAExMAoz4=',
+    'float64', (1, 1, 1, 1)),
     'dw': _array(
-    'xZXofJRoRD+tG/ILGvJpPx6XLMKVrGU/',
-    'float64', (1, 1, 1, 3)),
+    'Y0B9XUBNkDc=',
+    'float64', (1, 1, 1, 1)),
 }
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: torch-f16 n2c1h1w1f1k3x1s1x1p2,2,0,0d1x2g1b1 f16 (bound)
+"""Reproduction: torch-f16 n1c1h2w2f1k3x3s1x1p1,1,1,1d1x1g1b0 f16 (bound)
 
 Candidate torch-f16: torch.nn.functional.conv2d in float16, eager, CPU
-Case n2c1h1w1f1k3x1s1x1p2,2,0,0d1x2g1b1 f16 (forward and backward), failure kind: bound.
-Triage: precision property: db error 0.000793 is 5.35x the declared bound (dx, dw, db failing); within the standard model 'float16 accumulation (the storage type)' (direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float16, output rounded to storage, bias before that rounding)
+Case n1c1h2w2f1k3x3s1x1p1,1,1,1d1x1g1b0 f16 (forward and backward), failure kind: bound.
+Triage: precision property: dx error 0.00044 is 200x the declared bound (dx failing); within the standard model 'bf16-inputs' (float32 accumulation of bfloat16-rounded inputs: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, inputs rounded to bfloat16, output rounded to storage, bias before that rounding)
 Library: torch 2.13.0+cpu. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias before that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -157,33 +157,28 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'torch 2.13.0+cpu'
-DESCRIPTOR = 'n2c1h1w1f1k3x1s1x1p2,2,0,0d1x2g1b1 f16'
-STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((2, 2), (0, 0)), (1, 2), 1
+DESCRIPTOR = 'n1c1h2w2f1k3x3s1x1p1,1,1,1d1x1g1b0 f16'
+STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((1, 1), (1, 1)), (1, 1), 1
 X = _array(
-    'BjA6sA==',
-    'float16', (2, 1, 1, 1))
+    'BjA6sCA5ty4=',
+    'float16', (1, 1, 2, 2))
 W = _array(
-    'IDm3Lkm4',
-    'float16', (1, 1, 3, 1))
-B = _array(
-    'yTU=',
-    'float16', (1,))
+    'SbjJNTc9lDuhuRC9/LhKKabA',
+    'float16', (1, 1, 3, 3))
+B = None
 GY = _array(
-    'Nz2UO6G5EL38uEop',
-    'float16', (2, 1, 3, 1))
+    'ALP8vNy5W7g=',
+    'float16', (1, 1, 2, 2))
 BOUNDS = {
     'y': _array(
-    'XKiLWwHZIj/PuEY0IgAoPzsgPec5UCw/qZgKU5ivKz/aY56R9UQmPxXCRzxCviE/',
-    'float64', (2, 1, 3, 1)),
+    'dup6mHbVET/f9US4In0XPwj/7vtGwjY/MM5TEnPOKj8=',
+    'float64', (1, 1, 2, 2)),
     'dx': _array(
-    'it7/xKjNQD8g2BI4t3U0Pw==',
-    'float64', (2, 1, 1, 1)),
+    'Q4OD82UHQD816TBhrW7CPp6SeTa/mzg/X02ePTNOTD8=',
+    'float64', (1, 1, 2, 2)),
     'dw': _array(
-    '7gXM9fQTCD8yAUn4Hc4ZPxjXKpVuNSU/',
-    'float64', (1, 1, 3, 1)),
-    'db': _array(
-    '6oYRxaRuIz8=',
-    'float64', (1,)),
+    'Om9hClOMAT8UshGDKM/kPgb1G97wygg/td/61S8vMD+nkrWpNfAoP1qRKEEJnPg+dvo61jGPOT/K8oAGNFkhP7/wDW5wk+c+',
+    'float64', (1, 1, 3, 3)),
 }
 
 

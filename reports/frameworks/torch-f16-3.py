@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reproduction: torch-f16 n2c1h1w1f1k3x1s1x1p1,3,0,0d1x2g1b1 f16 (bound)
+"""Reproduction: torch-f16 n2c3h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 f16 (bound)
 
 Candidate torch-f16: torch.nn.functional.conv2d in float16, eager, CPU
-Case n2c1h1w1f1k3x1s1x1p1,3,0,0d1x2g1b1 f16 (forward and backward), failure kind: bound.
-Triage: precision property: db error 0.000793 is 5.35x the declared bound (dx, db failing); within the standard model 'float16 accumulation (the storage type)' (direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float16, output rounded to storage, bias before that rounding)
+Case n2c3h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 f16 (forward and backward), failure kind: bound.
+Triage: precision property: dw error 0.000159 is 1.21x the declared bound (dw failing); within the standard model 'float32/flushed' (exact float32 direct sum, subnormals flushed to zero: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32 for bf16/f16, else the storage dtype, output rounded to storage, bias before that rounding, subnormals flushed)
 Library: torch 2.13.0+cpu. Machine: AMD EPYC [sse4_2 avx avx2 fma f16c avx_vnni avx512f avx512bw avx512vl avx512_vnni avx512_bf16], oneDNN ISA Intel AVX-512 with Intel DL Boost and bfloat16 support, Linux-6.18.44-fc-v657-x86_64-with-glibc2.36.
 Declared error model: direct-sum: |err| <= u_s|y| + (1+u_s)gamma_K(u_acc)*sum|x||w| + underflow per element; accumulating in float32, output rounded to storage, bias before that rounding; BOUNDS below is that model's bound plus the
 float64 reference's own error, per element, as computed by conv-oracle.
@@ -157,33 +157,28 @@ def reference64(x, w, b, gy, stride, padding, dilation, groups):
     return truth, scale
 
 LIBRARY = 'torch 2.13.0+cpu'
-DESCRIPTOR = 'n2c1h1w1f1k3x1s1x1p1,3,0,0d1x2g1b1 f16'
-STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((1, 3), (0, 0)), (1, 2), 1
+DESCRIPTOR = 'n2c3h1w1f1k1x1s1x1p0,0,0,0d1x1g1b0 f16'
+STRIDE, PADDING, DILATION, GROUPS = (1, 1), ((0, 0), (0, 0)), (1, 1), 1
 X = _array(
-    'BjA6sA==',
-    'float16', (2, 1, 1, 1))
+    'iDWTOkk1Nr0+OyQ3',
+    'float16', (2, 3, 1, 1))
 W = _array(
-    'IDm3Lkm4',
-    'float16', (1, 1, 3, 1))
-B = _array(
-    'yTU=',
-    'float16', (1,))
+    'TLimONU1',
+    'float16', (1, 3, 1, 1))
+B = None
 GY = _array(
-    'Nz2UO6G5EL38uEop',
-    'float16', (2, 1, 3, 1))
+    'tTRHJw==',
+    'float16', (2, 1, 1, 1))
 BOUNDS = {
     'y': _array(
-    'z7hGNCIAKD87ID3nOVAsP8DBm9zkJyc/2mOekfVEJj8Vwkc8Qr4hP8DBm9zkJyc/',
-    'float64', (2, 1, 3, 1)),
-    'dx': _array(
-    'PTRdgoXONz+0jWW4pgcxPw==',
+    'g/sea4VnKj9NArGnNTlGPw==',
     'float64', (2, 1, 1, 1)),
+    'dx': _array(
+    'AGga4l08FD8TGNIgDeQVP3SCPLh0eAs/7R3mRw5m3z7XlBJhjPrgPvc9hVkzWdU+',
+    'float64', (2, 3, 1, 1)),
     'dw': _array(
-    'MgFJ+B3OGT8Y1yqVbjUlPwAAAAAAAGA+',
-    'float64', (1, 1, 3, 1)),
-    'db': _array(
-    '6oYRxaRuIz8=',
-    'float64', (1,)),
+    'm+F0CWKUAD9ZZ9AbqyAhPxa6D/nOJQw/',
+    'float64', (1, 3, 1, 1)),
 }
 
 
