@@ -12,8 +12,10 @@ Besides the bench rows the report holds
   :mod:`conv_oracle.studies.crossover`, or run here through the bench core if that is missing;
 * an accuracy measurement for the speed-vs-accuracy plot: the normwise relative error
   ``||y - y64|| / ||y64||`` of each float32 forward on one bench layer against torch float64
-  on the same rounded inputs. It is an illustration next to the timings, not a verdict: the
-  conformance report decides correctness.
+  on the same rounded inputs. For a plugin it also states whether the output is within the
+  plugin's declared bound (:func:`conv_oracle.bounds.total_bounds`, judged by
+  :func:`conv_oracle.compare.compare_output`, as every other verdict): the plot is an
+  illustration next to the timings; the bound, not the size of the error, says right or wrong.
 """
 from __future__ import annotations
 
@@ -75,12 +77,16 @@ def _own_crossover(kernels, impls, repeats, gap, settle, reason) -> dict:
 
 def accuracy_data(impls, layer: str) -> dict:
     """Normwise relative error of each float32 forward on bench layer ``layer`` against torch
-    float64 on the same float32 inputs (the arrays the bench times)."""
+    float64 on the same float32 inputs (the arrays the bench times); for each plugin (a
+    registered name or a ``module:attr`` target) also the verdict of its declared error model."""
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     from . import bench
+    from . import bounds as B
+    from . import registry
+    from .compare import compare_output
 
     spec = bench.LAYERS[layer].replace(dtype="float32")
     x, w, b, _ = bench.make_arrays(spec)
@@ -92,23 +98,48 @@ def accuracy_data(impls, layer: str) -> dict:
             return F.conv2d(xp, torch.from_numpy(w), None if b is None else torch.from_numpy(b), stride=spec.stride,
                             dilation=spec.dilation, groups=spec.groups).numpy()
 
-    ref = torch_conv(*(None if a is None else a.astype(np.float64) for a in (x, w, b)))
+    x64, w64, b64 = (None if a is None else a.astype(np.float64) for a in (x, w, b))
+    ref = torch_conv(x64, w64, b64)
+    scale = torch_conv(np.abs(x64), np.abs(w64), None if b is None else np.abs(b64))   # sum |x||w| + |b|
+    ctx = B.BoundContext(spec, x64, w64, b64, np.zeros(spec.y_shape), {"y": scale}, B.terms(spec), ("y",),
+                         {"y": ref})                                                   # y only: a forward study
     norm = float(np.linalg.norm(ref))
     rows = {}
 
-    def record(name, fn):
+    def record(name, fn, model=None):
         try:
             y = fn()
             rows[name] = {"rel_error": float(np.linalg.norm(np.asarray(y, np.float64) - ref) / norm)}
         except Exception as exc:
             rows[name] = {"unavailable": f"{type(exc).__name__}: {exc}"}
+            return
+        if model is not None:
+            rows[name].update(bound_verdict(y, model))
+
+    def nchw(plugin, y):                          # an NHWC plugin's y, in the reference's layout
+        return y.transpose(0, 3, 1, 2) if plugin.layout == "NHWC" and isinstance(y, np.ndarray) else y
+
+    def bound_verdict(y, model) -> dict:
+        try:
+            bound = B.total_bounds(model, ctx, "normal")["y"]
+        except B.ModelBoundError as exc:          # no bound is a failure, never a pass
+            return {"within_bound": False, "bound_detail": str(exc)}
+        verdict = compare_output("y", y, ref, bound, spec.dtype, scale)
+        return {"within_bound": verdict.ok, "max_error_over_bound": verdict.max_ratio,
+                **({} if verdict.ok else {"bound_detail": verdict.message()})}
 
     record("torch", lambda: torch_conv(x, w, b))
     record("jax", lambda: np.asarray(bench.jax_candidate(spec)()))
     for name in impls:
-        record(name, lambda name=name: bench.plugin_candidate(name, spec)())
+        try:
+            plugin = registry.load(name)
+        except Exception as exc:
+            rows[name] = {"unavailable": f"{type(exc).__name__}: {exc}"}
+            continue
+        record(name, lambda plugin=plugin: nchw(plugin, bench.plugin_candidate(plugin, spec)()), plugin.error_model)
     return {"layer": layer, "descriptor": spec.descriptor(), "dtype": "float32",
-            "metric": "||y - y_ref||_F / ||y_ref||_F, y_ref = torch float64 on the float32 inputs",
+            "metric": "||y - y_ref||_F / ||y_ref||_F, y_ref = torch float64 on the float32 inputs; "
+                      "within_bound: the plugin's declared error model plus the reference's error",
             "data": "standard normal x, w, b (seed 0, the bench arrays)", "rows": rows}
 
 
@@ -225,7 +256,9 @@ def _crossover_table(c: dict):
 def _accuracy_rows(report):
     a = report.get("accuracy") or {}
     speed = _speed(report)
-    return [[n, fmt(v.get("rel_error", v.get("unavailable"))), fmt(speed.get(n))] for n, v in a.get("rows", {}).items()]
+    held = {True: "yes", False: "NO"}
+    return [[n, fmt(v.get("rel_error", v.get("unavailable"))), held.get(v.get("within_bound"), "-"), fmt(speed.get(n))]
+            for n, v in a.get("rows", {}).items()]
 
 
 def _speed(report) -> dict:
@@ -304,7 +337,7 @@ def render_markdown(report: dict) -> str:
         a = report["accuracy"]
         out += ["## Speed vs accuracy", "", f"Error: {a['metric']}, layer {a['layer']} (`{a['descriptor']}`). "
                 "Speed: geo-mean time ratio to torch over the float32 forward layers.", "",
-                md_table(["candidate", "relative error", "x torch"], _accuracy_rows(report)), ""]
+                md_table(["candidate", "relative error", "within its bound", "x torch"], _accuracy_rows(report)), ""]
     return "\n".join(out) + "\n"
 
 
@@ -338,6 +371,6 @@ def render_html(report: dict) -> str:
         b.append(f"<p class=\"small\">Error: {_h(a['metric'])}, layer {_h(a['layer'])} "
                  f"(<code>{_h(a['descriptor'])}</code>). Speed: geo-mean time ratio to torch over the float32 "
                  "forward layers. An illustration; correctness is the conformance report's.</p>")
-        b.append(html_table(["candidate", "relative error", "x torch"], _accuracy_rows(report)))
+        b.append(html_table(["candidate", "relative error", "within its bound", "x torch"], _accuracy_rows(report)))
     b.append("</body></html>")
     return "\n".join(b) + "\n"
