@@ -1,10 +1,11 @@
-"""Accuracy study of Winograd F(m x m, 3 x 3) in float32, for the conformance report.
+"""Accuracy study of Winograd F(m x m, r x r) in float32, for the conformance report.
 
 For m in {2, 4, 6, 8}, classic and improved interpolation points, and C in {16, 64, 256}
 input channels: the normwise relative error ``||y_hat - y||_F / ||y||_F`` of the float32
 forward against the float64 direct reference (the harness's torch oracle on the same
-float32-rounded inputs), N(0,1) data, 3x3 kernels, a 48x48 output (50x50 input,
-no padding), N=1 and F=16 to keep the study under a minute, one fixed seed. The same cases
+float32-rounded inputs), N(0,1) data, r x r kernels (3x3 for the report; ``kernels`` or
+``--kernels`` for others), a 48x48 output ((47 + r)^2 input, no padding), N=1 and F=16 to
+keep the study under a minute, one fixed seed. The same cases
 run through the project's ``im2col`` and ``fft`` plugins (and torch's own float32 conv) as
 baselines; a plugin that cannot be loaded or refuses the case is recorded as unavailable.
 
@@ -16,10 +17,12 @@ also reports the tightness of the declared error model on the same cases, the bo
 per-element ``error / bound`` and the normwise ratio ``||error|| / ||bound||``. A bound
 violation would show as a tightness above 1 and ``bound_holds`` false, reported, never hidden.
 
-Run: ``.venv/bin/python -m conv_oracle.studies.winograd_accuracy`` (prints JSON).
+Run: ``.venv/bin/python -m conv_oracle.studies.winograd_accuracy [--kernels 2 3 4 5] [--channels 16 64]
+[--tiles 4 6]`` (prints a table, then JSON).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -30,12 +33,13 @@ from ..spec import ConvSpec
 TILES = (2, 4, 6, 8)
 POINTS = ("classic", "improved")
 CHANNELS = (16, 64, 256)
+KERNELS = (3,)
 N, F, OUT, SEED = 1, 16, 48, 20240601
 BASELINES = ("im2col", "fft")
 
 
-def _spec(c: int) -> ConvSpec:
-    return ConvSpec.make(N, c, OUT + 2, OUT + 2, F, 3, padding=0, bias=False, dtype="float32")
+def _spec(c: int, r: int = 3) -> ConvSpec:
+    return ConvSpec.make(N, c, OUT + r - 1, OUT + r - 1, F, r, padding=0, bias=False, dtype="float32")
 
 
 def _arrays(spec: ConvSpec, seed: int):
@@ -60,8 +64,8 @@ def _truth_and_context(spec: ConvSpec, x, w):
     return truth["y"], ctx
 
 
-def run(channels=CHANNELS, tiles=TILES, seed: int = SEED) -> dict:
-    """The study as a JSON-serialisable dict: settings, rows and notes."""
+def run(channels=CHANNELS, tiles=TILES, seed: int = SEED, kernels=KERNELS) -> dict:
+    """The study as a JSON-serialisable dict: settings, rows (each with its kernel size ``r``) and notes."""
     from impls.winograd import winograd_plugin
     from impls.winograd_transforms import IMPROVED_9_NOTE, points_for
 
@@ -77,8 +81,8 @@ def run(channels=CHANNELS, tiles=TILES, seed: int = SEED) -> dict:
             baselines[name] = registry.load(name)
         except Exception as exc:  # another team's plugin may be missing or broken
             baselines[name] = f"unavailable: {type(exc).__name__}: {exc}"
-    for c in channels:
-        spec = _spec(c)
+    for r, c in ((r, c) for r in kernels for c in channels):
+        spec = _spec(c, r)
         x, w = _arrays(spec, seed)
         ref, ctx = _truth_and_context(spec, x, w)
         for m in tiles:
@@ -88,15 +92,15 @@ def run(channels=CHANNELS, tiles=TILES, seed: int = SEED) -> dict:
                 bound = B.checked_model_bounds(plugin.error_model, ctx)["y"]     # the declared model alone
                 verdict = compare_output("y", y, ref, bound, spec.dtype, ctx.scale["y"])
                 rows.append(dict(
-                    impl=f"winograd F({m},3)", m=m, points=points,
-                    point_set=[str(p) for p in points_for(m + 1, points)] + ["inf"],
+                    impl=f"winograd F({m},{r})", m=m, r=r, points=points,
+                    point_set=[str(p) for p in points_for(m + r - 2, points)] + ["inf"],
                     C=c, rel_error=_relerr(y, ref),
                     tightness_max=verdict.max_ratio,
                     tightness_norm=float(np.linalg.norm(y.astype(np.float64) - ref) / np.linalg.norm(bound)),
                     bound_rel=verdict.bound_power,
                     bound_holds=verdict.ok))
         for name, plugin in baselines.items():
-            row = dict(impl=name, C=c)
+            row = dict(impl=name, r=r, C=c)
             if isinstance(plugin, str):
                 row["rel_error"] = plugin
             else:
@@ -107,11 +111,11 @@ def run(channels=CHANNELS, tiles=TILES, seed: int = SEED) -> dict:
             rows.append(row)
         import torch
         import torch.nn.functional as TF
-        rows.append(dict(impl="torch f32 conv2d", C=c,
+        rows.append(dict(impl="torch f32 conv2d", r=r, C=c,
                          rel_error=_relerr(TF.conv2d(torch.from_numpy(x), torch.from_numpy(w)).numpy(), ref)))
     return dict(
         study="winograd-accuracy",
-        settings=dict(N=N, F=F, output=[OUT, OUT], kernel=[3, 3], padding=0, dtype="float32",
+        settings=dict(N=N, F=F, output=[OUT, OUT], kernels=[f"{r}x{r}" for r in kernels], padding=0, dtype="float32",
                       data="N(0,1)", seed=seed, reference="torch.nn.functional.conv2d float64 on the rounded inputs",
                       metric="||y - y_ref||_F / ||y_ref||_F"),
         rows=rows,
@@ -124,28 +128,40 @@ def run(channels=CHANNELS, tiles=TILES, seed: int = SEED) -> dict:
 
 
 def table(result: dict) -> str:
-    """A plain text table of :func:`run`'s rows (C across, implementations down)."""
-    cs = sorted({r["C"] for r in result["rows"]})
-    keys = []
-    for r in result["rows"]:
-        k = (r["impl"], r.get("points", ""))
-        if k not in keys:
-            keys.append(k)
-    lines = [f"{'implementation':<22}{'points':<10}" + "".join(f"{'C=' + str(c):>12}" for c in cs)
+    """A plain text table of :func:`run`'s rows: implementations down, C across; each cell the
+    relative error, and for the Winograd rows ``(||bound|| / ||y||)`` beside it."""
+    rows = result["rows"]
+    cs = sorted({r["C"] for r in rows})
+    keys = list(dict.fromkeys((r["impl"], r.get("points", "")) for r in rows))
+    lines = [f"{'implementation':<22}{'points':<10}" + "".join(f"{'C=' + str(c) + ' err (bound)':>24}" for c in cs)
              + "   tightness(max err/bound)"]
     for k in keys:
         cells, tight = [], []
         for c in cs:
-            r = next(r for r in result["rows"] if (r["impl"], r.get("points", "")) == k and r["C"] == c)
+            r = next(r for r in rows if (r["impl"], r.get("points", "")) == k and r["C"] == c)
             v = r["rel_error"]
-            cells.append(f"{v:>12.2e}" if isinstance(v, float) else f"{'n/a':>12}")
+            cell = f"{v:.2e}" if isinstance(v, float) else "n/a"
+            if "bound_rel" in r:
+                cell += f" ({r['bound_rel']:.2e})"
+            cells.append(f"{cell:>24}")
             if "tightness_max" in r:
                 tight.append(f"{r['tightness_max']:.1e}")
         lines.append(f"{k[0]:<22}{k[1]:<10}" + "".join(cells) + ("   " + " ".join(tight) if tight else ""))
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    res = run()
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m conv_oracle.studies.winograd_accuracy",
+                                     description="Winograd float32 error and declared bound per tile and kernel size")
+    parser.add_argument("--kernels", type=int, nargs="+", default=list(KERNELS), help="kernel sizes r (r x r)")
+    parser.add_argument("--channels", type=int, nargs="+", default=list(CHANNELS))
+    parser.add_argument("--tiles", type=int, nargs="+", default=list(TILES), help="output tile sizes m")
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    res = run(tuple(args.channels), tuple(args.tiles), args.seed, tuple(args.kernels))
     print(table(res))
     print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
