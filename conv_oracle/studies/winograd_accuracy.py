@@ -132,13 +132,14 @@ def table(result: dict) -> str:
     relative error, and for the Winograd rows ``(||bound|| / ||y||)`` beside it."""
     rows = result["rows"]
     cs = sorted({r["C"] for r in rows})
-    keys = list(dict.fromkeys((r["impl"], r.get("points", "")) for r in rows))
+    keys = list(dict.fromkeys((r["impl"], r.get("points", ""), r["r"]) for r in rows))
+    several = len({k[2] for k in keys}) > 1
     lines = [f"{'implementation':<22}{'points':<10}" + "".join(f"{'C=' + str(c) + ' err (bound)':>24}" for c in cs)
              + "   tightness(max err/bound)"]
     for k in keys:
         cells, tight = [], []
         for c in cs:
-            r = next(r for r in rows if (r["impl"], r.get("points", "")) == k and r["C"] == c)
+            r = next(r for r in rows if (r["impl"], r.get("points", ""), r["r"]) == k and r["C"] == c)
             v = r["rel_error"]
             cell = f"{v:.2e}" if isinstance(v, float) else "n/a"
             if "bound_rel" in r:
@@ -146,7 +147,8 @@ def table(result: dict) -> str:
             cells.append(f"{cell:>24}")
             if "tightness_max" in r:
                 tight.append(f"{r['tightness_max']:.1e}")
-        lines.append(f"{k[0]:<22}{k[1]:<10}" + "".join(cells) + ("   " + " ".join(tight) if tight else ""))
+        label = f"{k[0]} {k[2]}x{k[2]}" if several and "(" not in k[0] else k[0]
+        lines.append(f"{label:<22}{k[1]:<10}" + "".join(cells) + ("   " + " ".join(tight) if tight else ""))
     return "\n".join(lines)
 
 
