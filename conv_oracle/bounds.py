@@ -399,3 +399,23 @@ def adjoint_limit(err_a: float, err_b: float, magnitude_a: float, magnitude_b: f
     each side's error from the model (``err``, sum of |weights| x bound) plus the float64
     rounding of both dot products of ``length`` terms (``magnitude``: sum of |terms|)."""
     return err_a + err_b + gamma(length, UNIT_ROUNDOFF[REFERENCE_DTYPE]) * (magnitude_a + magnitude_b)
+
+
+# ---- the training check's band (conv_oracle.train): over trajectories, not case outputs --------
+def training_multiple(rho: dict[str, dict[str, float]]) -> float:
+    """The band's multiple, ``1 + max(1, rho)``; ``rho[layer][output]`` is the plugin's declared bound
+    over the direct-sum bound (what torch's float32 conv is held to), summed over the output.
+
+    Why: while divergences stay small, a training trajectory responds linearly to the rounding
+    injected at each step. The plugin injects at most rho times torch's conv rounding and the same
+    rounding everywhere else, so ``d(plugin, exact) <= max(1, rho) W``, W the baseline width (the
+    largest divergence from the exact run of any correct float32 torch run); the triangle
+    inequality ``d(plugin, torch) <= d(plugin, exact) + d(exact, torch)`` adds one W. A direct-sum
+    plugin gets 2."""
+    return 1.0 + max(1.0, *(r for layer in rho.values() for r in layer.values()))
+
+
+def outside_training_band(divergence: np.ndarray, width: float, multiple: float) -> np.ndarray:
+    """The steps t at which ``divergence[t]`` (d(plugin, torch) per step) is not within
+    ``multiple * width``; NaN is never inside."""
+    return np.flatnonzero(~(divergence <= multiple * width))

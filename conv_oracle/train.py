@@ -25,11 +25,10 @@ every metric:
 
 rho being the plugin's declared error bound over the direct-sum bound (what torch's float32 conv
 is held to), summed over each output of the training layers, on the first step's real inputs, the
-largest over layers and outputs. Why: while divergences stay small, the trajectory responds
-linearly to the rounding injected at each step; the plugin injects at most rho times torch's conv
-rounding and the same rounding everywhere else, so ``d(plugin, exact) <= max(1, rho) W``, and the
-triangle inequality gives ``d(plugin, torch) <= d(plugin, exact) + d(exact, torch)``. A direct-sum
-plugin gets 2. Whole-run maxima, not step-by-step ratios: a fresh rounding draw makes a single
+largest over layers and outputs. The multiple and the band are derived (and decided) in
+:mod:`conv_oracle.bounds` (:func:`~conv_oracle.bounds.training_multiple`,
+:func:`~conv_oracle.bounds.outside_training_band`), like every "close enough" of the harness;
+a direct-sum plugin gets 2. Whole-run maxima, not step-by-step ratios: a fresh rounding draw makes a single
 step's ratio noisy (the batch loss at step 0 depends on one forward pass only), a maximum over
 hundreds of steps is not.
 
@@ -398,11 +397,6 @@ def bound_ratio(plugin: ConvPlugin, schedule: Schedule, exact: Trajectory) -> di
     return out
 
 
-def multiple(rho: dict) -> float:
-    """1 + max(1, rho): the derivation is in the module docstring."""
-    return 1.0 + max(1.0, *(r for layer in rho.values() for r in layer.values()))
-
-
 REORDERED_RUNS = 3
 
 
@@ -488,7 +482,7 @@ def check(plugin: ConvPlugin, baseline: Baseline, impl: str | None = None, execu
         rho = bound_ratio(plugin, baseline.schedule, baseline.exact)
     except TrainingFault as exc:        # a NaN, infinite or wrongly shaped bound is a failure, never a pass
         return Check(name, variant, "fault", detail=str(exc))
-    result = Check(name, variant, "agree", multiple(rho), rho)
+    result = Check(name, variant, "agree", B.training_multiple(rho), rho)
     start = time.perf_counter()
     try:
         result.trajectory = train(baseline.schedule, PluginConv(plugin, executor), "float32", "plugin")
@@ -502,7 +496,7 @@ def check(plugin: ConvPlugin, baseline: Baseline, impl: str | None = None, execu
     for metric, d in result.divergence.items():
         peak = float(d.max()) if not np.isnan(d).any() else float("nan")
         result.ratio[metric] = peak / widths[metric] if widths[metric] > 0 else (0.0 if peak == 0 else float("inf"))
-        outside = np.flatnonzero(~(d <= result.multiple * widths[metric]))       # NaN is never inside
+        outside = B.outside_training_band(d, widths[metric], result.multiple)
         if outside.size and (result.first_outside is None or outside[0] < result.first_outside[1]):
             result.first_outside = (metric, int(outside[0]))
     if result.first_outside is not None:

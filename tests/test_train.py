@@ -139,6 +139,15 @@ def test_a_larger_declared_bound_widens_the_band(baseline):
                                                                for r in layer.values())
 
 
+def test_the_band_is_decided_in_bounds_edge_inside_nan_never():
+    from conv_oracle import bounds as B
+
+    assert B.training_multiple({"conv1": {"y": 0.5, "dx": 1.0}, "conv2": {"dw": 1.0}}) == 2.0   # max(1, rho)
+    assert B.training_multiple({"conv1": {"y": 7.0}}) == 8.0
+    d = np.array([0.0, 2.0, 2.0 + 1e-12, np.nan, np.inf, 1.0])
+    assert B.outside_training_band(d, 1.0, 2.0).tolist() == [2, 3, 4]
+
+
 @pytest.mark.parametrize("bug", mutants.TRAINING_BUG_NAMES)
 def test_planted_training_bug_is_flagged(baseline, bug):
     result = _check(mutants.build(bug)(), baseline)
