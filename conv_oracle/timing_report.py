@@ -1,5 +1,6 @@
 """The timing report: ``conv_oracle.bench.run_bench`` data rendered as
-``reports/timing.{json,md,html}``.
+``reports/timing.{json,md,html}``, the Markdown and the HTML from one list of sections
+(:mod:`conv_oracle.render`, as the conformance and training reports).
 
 Principle 6: performance is measured, never asserted. Everything quoted comes from one
 run that also records what ran it (BLAS library and kernel, threads, machine, the sgemm rate
@@ -24,9 +25,10 @@ import math
 import statistics
 import time
 
-from .render import _h, _plt, _svg, atomic_write, fmt, html_table, md_table, write_report_files
+from .render import Section, _plt, _svg, fmt, to_html, to_markdown, write_report_files
 
 SCHEMA = "conv-oracle/timing/1"
+TITLE = "conv-oracle timing report"
 CROSSOVER_IMPLS = ("fft", "im2col", "winograd-f2", "winograd-f4", "winograd-f6")
 SLOW = ("loop",)  # readable references: minutes per large layer, left out unless named
 
@@ -317,60 +319,40 @@ def plot_speed_accuracy(report: dict) -> str | None:
     return _svg(fig)
 
 
-def render_markdown(report: dict) -> str:
-    out = ["# conv-oracle timing report", "",
-           "Measured, not asserted: one run, candidates interleaved, torch and JAX timed alongside.", "",
-           md_table(["what", "value"], _header_lines(report)), "", "## Summary", "",
-           md_table(SUMMARY_HEADER, _summary_rows(report)), "", "## Layers", "",
-           md_table(["layer", "descriptor"], [[k, v] for k, v in report["bench"]["layers"].items()]), "",
-           md_table(RESULT_HEADER, _result_rows(report)), ""]
+def sections(report: dict, plots: bool = True) -> list[Section]:
+    """The timing report as sections of :mod:`conv_oracle.render` (``plots``: draw the SVGs, which
+    only the HTML shows)."""
+    head = Section("").p("Measured, not asserted: one run, candidates interleaved, torch and JAX timed alongside.")
+    head.table(["what", "value"], _header_lines(report))
+    summary = Section("Summary", "summary").table(SUMMARY_HEADER, _summary_rows(report))
+    layers = Section("Layers", "layers").table(["layer", "descriptor"],
+                                               [[k, v] for k, v in report["bench"]["layers"].items()])
+    layers.table(RESULT_HEADER, _result_rows(report))
+    out = [head, summary, layers]
     c = report.get("crossover")
     if c is not None:
-        out += ["## Crossover (time vs kernel size)", ""]
+        crossover = Section("Crossover (time vs kernel size)", "crossover")
         if "unavailable" in c:
-            out += [f"unavailable: {c['unavailable']}", ""]
+            crossover.p(f"unavailable: {c['unavailable']}")
         else:
-            header, rows = _crossover_table(c)
-            out += [f"{c.get('template')}, {c.get('dtype')} {c.get('mode')}, median of {c.get('repeats')}.", "",
-                    md_table(header, rows), ""]
-    if report.get("accuracy"):
-        a = report["accuracy"]
-        out += ["## Speed vs accuracy", "", f"Error: {a['metric']}, layer {a['layer']} (`{a['descriptor']}`). "
-                "Speed: geo-mean time ratio to torch over the float32 forward layers.", "",
-                md_table(["candidate", "relative error", "within its bound", "x torch"], _accuracy_rows(report)), ""]
-    return "\n".join(out) + "\n"
+            crossover.p(f"{c.get('template')}, {c.get('dtype')} {c.get('mode')}, median of {c.get('repeats')}.")
+            crossover.svg(plot_crossover(c) if plots else None)
+            crossover.table(*_crossover_table(c))
+        out.append(crossover)
+    a = report.get("accuracy")
+    if a:
+        accuracy = Section("Speed vs accuracy", "accuracy").svg(plot_speed_accuracy(report) if plots else None)
+        accuracy.p(f"Error: {a['metric']}, layer {a['layer']} ({a['descriptor']}). Speed: geo-mean time ratio to "
+                   "torch over the float32 forward layers. An illustration; correctness is the conformance report's.",
+                   small=True)
+        accuracy.table(["candidate", "relative error", "within its bound", "x torch"], _accuracy_rows(report))
+        out.append(accuracy)
+    return out
+
+
+def render_markdown(report: dict) -> str:
+    return to_markdown(TITLE, sections(report, plots=False))
 
 
 def render_html(report: dict) -> str:
-    from .render import CSS
-
-    b = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>conv-oracle timing report</title>"
-         f"<style>{CSS}</style></head><body><h1>conv-oracle timing report</h1>",
-         "<p>Measured, not asserted: one run, candidates interleaved, torch and JAX timed alongside.</p>",
-         html_table(["what", "value"], _header_lines(report)), "<h2>Summary</h2>",
-         html_table(SUMMARY_HEADER, _summary_rows(report)), "<h2>Layers</h2>",
-         html_table(["layer", "descriptor"], [[k, v] for k, v in report["bench"]["layers"].items()]),
-         html_table(RESULT_HEADER, _result_rows(report))]
-    c = report.get("crossover")
-    if c is not None:
-        b.append("<h2>Crossover (time vs kernel size)</h2>")
-        if "unavailable" in c:
-            b.append(f"<p>unavailable: {_h(c['unavailable'])}</p>")
-        else:
-            svg = plot_crossover(c)
-            if svg:
-                b.append(f"<div class=\"plot\">{svg}</div>")
-            header, rows = _crossover_table(c)
-            b.append(html_table(header, rows))
-    if report.get("accuracy"):
-        a = report["accuracy"]
-        b.append("<h2>Speed vs accuracy</h2>")
-        svg = plot_speed_accuracy(report)
-        if svg:
-            b.append(f"<div class=\"plot\">{svg}</div>")
-        b.append(f"<p class=\"small\">Error: {_h(a['metric'])}, layer {_h(a['layer'])} "
-                 f"(<code>{_h(a['descriptor'])}</code>). Speed: geo-mean time ratio to torch over the float32 "
-                 "forward layers. An illustration; correctness is the conformance report's.</p>")
-        b.append(html_table(["candidate", "relative error", "within its bound", "x torch"], _accuracy_rows(report)))
-    b.append("</body></html>")
-    return "\n".join(b) + "\n"
+    return to_html(TITLE, sections(report))

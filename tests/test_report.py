@@ -329,6 +329,30 @@ def test_timing_report_renders_a_real_bench_run(tmp_path):
     assert "<svg" in html and data["blas"]["architecture"] in html
 
 
+def test_timing_html_renders_in_headless_chromium(chromium, tmp_path):
+    """The committed sample timing report (every section: summary, layers, crossover, speed vs
+    accuracy), re-rendered from its JSON, as a browser shows it: every section, table cell and plot
+    of the section model, no console message, a page that is not blank; its JSON still valid."""
+    from conv_oracle import schema_doc
+    from conv_oracle.timing_report import sections, write_timing
+
+    committed = _strict_json(os.path.join(os.path.dirname(__file__), "..", "reports", "timing.json"))
+    schema_doc.validate("timing", committed)
+    paths = write_timing(committed, str(tmp_path))
+    page = chromium.render(paths["html"])
+    page.assert_shows(sections(committed))
+    assert page.h2 == ["Summary", "Layers", "Crossover (time vs kernel size)", "Speed vs accuracy"] and page.svgs == 2
+    assert open(paths["md"], encoding="utf-8").read().count("\n## ") == 4
+    pixels, console = chromium.screenshot(paths["html"], tmp_path / "timing.png")
+    assert not console and pixels.std() > 10 and (pixels < 200).mean() > 0.01, "blank page or no plot"
+    # the check can fail: a page cut short loses sections, tables and a plot
+    text = open(paths["html"], encoding="utf-8").read()
+    cut = tmp_path / "cut.html"
+    cut.write_text(text[:text.index('<h2 id="accuracy">')])
+    with pytest.raises(AssertionError):
+        chromium.render(cut).assert_shows(sections(committed))
+
+
 def test_html_renders_in_headless_chromium(written, report, chromium, tmp_path):
     from conv_oracle.report_sections import sections
 
