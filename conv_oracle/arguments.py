@@ -61,6 +61,25 @@ def memory_mib(text: str) -> float:
     return value
 
 
+DEFAULT_MEMORY_MIB = 4096    # isolation.DEFAULT_MEMORY_LIMIT in MiB
+
+
+def add_worker_limits(parser: argparse.ArgumentParser, applies: str = "") -> None:
+    """``--timeout`` and ``--memory-limit``: the limits of the worker processes a command starts
+    (``check``, ``selftest``), the same parsing and defaults everywhere; ``applies`` adds when."""
+    parser.add_argument("--timeout", type=seconds, default=None,
+                        help="seconds per case in the worker (default: 1000 x the torch oracle's time on the case, "
+                             f"at least 10){applies}")
+    parser.add_argument("--memory-limit", type=memory_mib, default=None,
+                        help=f"MiB of resident memory the worker may add after start-up (default {DEFAULT_MEMORY_MIB}; "
+                             f"0: no limit){applies}")
+
+
+def memory_limit_bytes(mib: float | None) -> int:
+    """``--memory-limit`` as the executors take it: bytes, 0 for no limit, the default when not given."""
+    return int((DEFAULT_MEMORY_MIB if mib is None else mib) * 2**20)
+
+
 def count(minimum: int = 1):
     """A whole number (ASCII digits) of at least ``minimum``: ``--examples``, ``--repeats``."""
     def parse(text: str) -> int:

@@ -93,7 +93,7 @@ def _executor(args, plugin):
     from .isolation import executor_for
 
     with executor_for(plugin, trusted=args.trusted, timeout=args.timeout,
-                      memory_limit=int(args.memory_limit * 2**20)) as executor:
+                      memory_limit=arguments.memory_limit_bytes(args.memory_limit)) as executor:
         yield executor
 
 
@@ -219,7 +219,8 @@ def cmd_output_mutants(args) -> int:
         return ("detected by " + d.check if d.detected else "NOT DETECTED" if d.measured
                 else "NOT MEASURED (the plugin fails that case unmutated)")
     found = output_mutants.detect(plugin, args.profile, isolated=not args.trusted, on_result=lambda d: console.print(
-        f"{d.mutant}: {verdict(d)} ({d.examples} examples)", markup=False))
+        f"{d.mutant}: {verdict(d)} ({d.examples} examples)", markup=False), timeout=args.timeout,
+        memory_limit=arguments.memory_limit_bytes(args.memory_limit))
     for d in found:
         shown = "[green]detected[/green]" if d.detected else "[red]missed[/red]" if d.measured else "[red]not measured[/red]"
         table.add_row(d.mutant, d.description, shown, escape(d.check), str(d.examples), escape(d.evidence))
@@ -235,6 +236,10 @@ def cmd_output_mutants(args) -> int:
 def cmd_selftest(args) -> int:
     from . import mutants, selftest
 
+    limits = [o for o, v in (("--timeout", args.timeout), ("--memory-limit", args.memory_limit)) if v is not None]
+    if limits and (args.trusted or not args.impl):
+        raise UsageError(f"{' and '.join(limits)} {'apply' if len(limits) > 1 else 'applies'} to the workers of "
+                         "selftest --impl only (without --impl or with --trusted nothing runs in a worker)")
     if args.impl:
         return cmd_output_mutants(args)
     if args.trusted:
@@ -293,11 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="reuse the results an interrupted run streamed to this JSONL file")
     check.add_argument("--trusted", action="store_true",
                        help="run the implementation in this process (faster; no protection from hangs or crashes)")
-    check.add_argument("--timeout", type=arguments.seconds, default=None,
-                       help="seconds per case in the worker (default: 1000 x the torch oracle's time on the case, "
-                            "at least 10)")
-    check.add_argument("--memory-limit", type=arguments.memory_mib, default=4096,
-                       help="MiB of resident memory the worker may add after start-up (default 4096; 0: no limit)")
+    arguments.add_worker_limits(check)
     check.add_argument("--max-elements", type=arguments.count(1), default=50_000_000,
                        help="work budget of a --case replay, checked before allocation (default 5e7)")
     check.set_defaults(func=cmd_check)
@@ -307,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--impl", help="the output mutants of this implementation instead (any plugin)")
     selftest.add_argument("--trusted", action="store_true",
                           help="with --impl: run the plugin and its mutants in this process, not each in a worker")
+    arguments.add_worker_limits(selftest, "; with --impl: each mutant's worker")
     selftest.set_defaults(func=cmd_selftest)
     from .report_cli import add_report_parser
 

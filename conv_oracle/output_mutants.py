@@ -181,7 +181,9 @@ def detect(plugin: ConvPlugin, profile: str = "ci", names: list[str] | None = No
                     control = replay(plugin, first, unmutated)
                 if not control.ok:
                     d.detected, d.measured = False, False
-                    d.evidence = (f"{name} itself fails the case that caught it: {control.kind} on "
+                    cause = control.detail.strip().splitlines()[0] if control.detail.strip() else ""
+                    d.evidence = (f"{name} itself fails the case that caught it: {control.kind}"
+                                  f"{f' ({cause})' if cause else ''} on "
                                   f"{control.descriptor} seed {control.seed} fill {control.fill}; "
                                   f"replay: {control.replay()}")
             out.append(d)

@@ -56,6 +56,27 @@ def test_selftest_impl_says_in_one_line_that_it_did_not_measure(tmp_path):
     assert "detection rate 6/6" not in done.stdout
 
 
+def test_selftest_impl_runs_its_workers_under_the_given_timeout():
+    """``selftest --impl`` takes check's --timeout and --memory-limit (same parsing, same defaults)
+    and its workers run under them: a plugin that hangs is stopped after the second given."""
+    done = subprocess.run([sys.executable, "-m", "conv_oracle.cli", "selftest", "--impl", "tests.faulty.plugins:Hangs",
+                           "--timeout", "1", "--memory-limit", "512", "--profile", "ci"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = " ".join(done.stdout.split())               # the table folds long cells
+    assert "detection rate not measured" in out and "hang (no answer within 1 s; the worker was killed" in out, out
+
+
+def test_selftest_shares_checks_worker_limit_options():
+    from conv_oracle import cli
+
+    commands = cli.build_parser()._subparsers._group_actions[0].choices
+    for option in ("--timeout", "--memory-limit"):
+        check, selftest = (commands[c]._option_string_actions[option] for c in ("check", "selftest"))
+        assert (selftest.type, selftest.default) == (check.type, check.default), option
+        assert selftest.help.startswith(check.help), option
+
+
 def test_selftest_trusted_without_impl_is_a_usage_error():
     done = subprocess.run([sys.executable, "-m", "conv_oracle.cli", "selftest", "--trusted"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
