@@ -23,6 +23,7 @@ so a plugin with narrow capabilities still gets its share of real layers.
 """
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -198,16 +199,31 @@ SIDES = (1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 24, 31, 32, 33, 48, 
 BATCHES = (1, 2, 4)
 
 
-def _elements(n, c, h, w, f, g, kh, kw, stride, padding, dilation) -> int:
-    """Elements of x + w + y, without building (and validating) a ConvSpec."""
-    ho = (h + sum(padding[0]) - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    wo = (w + sum(padding[1]) - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    return n * c * h * w + f * (c // g) * kh * kw + n * f * max(ho, 0) * max(wo, 0)
-
-
 def _smallest_side(layer: Layer) -> int:
     eff = layer.dilation * (layer.k - 1) + 1
     return max(1, eff - sum(layer.padding_pairs()[0]))
+
+
+@lru_cache(maxsize=None)
+def _geometry(layer: Layer) -> tuple[int, int, int]:
+    """(k*k, stride, padding minus the effective kernel): a layer's constants for counting
+    elements (its padding is the same on both axes)."""
+    (top, bottom), _ = layer.padding_pairs()
+    return layer.k * layer.k, layer.stride, top + bottom - layer.dilation * (layer.k - 1) - 1
+
+
+def _fits(layer: Layer, budget: int, n, c, h, w, f, g) -> bool:
+    """Whether the layer on this input fits ``budget`` elements of x + w + y (without building
+    and validating a ConvSpec)."""
+    kk, stride, slack = _geometry(layer)
+    ho, wo = max((h + slack) // stride + 1, 0), max((w + slack) // stride + 1, 0)
+    return n * c * h * w + f * (c // g) * kk + n * f * ho * wo <= budget
+
+
+def _fitting(candidates: tuple[int, ...], fits) -> tuple[int, ...]:
+    """The leading ``candidates`` (ascending) that ``fits``: elements grow with every size
+    field, so those that fit are a prefix, found by bisection."""
+    return candidates[:bisect_left(candidates, True, key=lambda value: not fits(value))]
 
 
 @lru_cache(maxsize=256)
@@ -243,36 +259,37 @@ def _pick(draw, options):
     return _choose(draw, options) if options else None
 
 
-def _fits(layer: Layer, budget: int, n, c, h, w, f, g) -> bool:
-    p = layer.padding_pairs()
-    return _elements(n, c, h, w, f, g, layer.k, layer.k, (layer.stride,) * 2, p, (layer.dilation,) * 2) <= budget
-
-
 # The options of each field of a realistic layer that keep a case within the budget, given the
 # fields drawn before it (the smallest side for those not drawn yet). Cached: the same few hundred
-# combinations recur in every search, and filtering them anew cost ~60 us a draw.
+# combinations recur in every search.
 @lru_cache(maxsize=None)
 def _per_group_options(layer: Layer, budget: int, g: int) -> tuple[int, ...]:
     side = _smallest_side(layer)
-    return tuple(k for k in PER_GROUP if _fits(layer, budget, 1, g * k, side, side, g * k, g))
+    return _fitting(PER_GROUP, lambda k: _fits(layer, budget, 1, g * k, side, side, g * k, g))
 
 
 @lru_cache(maxsize=None)
 def _channel_options(layer: Layer, budget: int) -> tuple[int, ...]:
     side = _smallest_side(layer)
-    return (3,) if layer.stem else tuple(k for k in CHANNELS if _fits(layer, budget, 1, k, side, side, 1, 1))
+    return (3,) if layer.stem else _fitting(CHANNELS, lambda k: _fits(layer, budget, 1, k, side, side, 1, 1))
 
 
 @lru_cache(maxsize=None)
 def _filter_options(layer: Layer, budget: int, c: int) -> tuple[int, ...]:
     side = _smallest_side(layer)
-    return tuple(k for k in CHANNELS if _fits(layer, budget, 1, c, side, side, k, 1))
+    return _fitting(CHANNELS, lambda k: _fits(layer, budget, 1, c, side, side, k, 1))
 
 
 @lru_cache(maxsize=None)
 def _batch_options(layer: Layer, budget: int, c: int, f: int, g: int) -> tuple[int, ...]:
     side = _smallest_side(layer)
-    return tuple(k for k in BATCHES if _fits(layer, budget, k, c, side, side, f, g))
+    return _fitting(BATCHES, lambda k: _fits(layer, budget, k, c, side, side, f, g))
+
+
+@lru_cache(maxsize=None)
+def _side_range(smallest: int, max_side: int) -> tuple[int, ...]:
+    """The listed sides from ``smallest`` to ``max_side``."""
+    return SIDES[bisect_left(SIDES, smallest):bisect_right(SIDES, max_side)]
 
 
 @lru_cache(maxsize=None)
@@ -280,12 +297,12 @@ def _side_options(layer: Layer, budget: int, max_side: int, n: int, c: int, f: i
                   square: bool, h: int | None = None) -> tuple[int, ...]:
     """Square sides; heights (``h`` None) with the smallest width; widths under height ``h``."""
     smallest = _smallest_side(layer)
-    sides = (s for s in SIDES if smallest <= s <= max_side)
+    sides = _side_range(smallest, max_side)
     if square:
-        return tuple(s for s in sides if _fits(layer, budget, n, c, s, s, f, g))
+        return _fitting(sides, lambda s: _fits(layer, budget, n, c, s, s, f, g))
     if h is None:
-        return tuple(s for s in sides if _fits(layer, budget, n, c, s, smallest, f, g))
-    return tuple(s for s in sides if _fits(layer, budget, n, c, h, s, f, g))
+        return _fitting(sides, lambda s: _fits(layer, budget, n, c, s, smallest, f, g))
+    return _fitting(sides, lambda s: _fits(layer, budget, n, c, h, s, f, g))
 
 
 @lru_cache(maxsize=4096)

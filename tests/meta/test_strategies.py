@@ -165,3 +165,46 @@ def test_unknown_family_is_refused():
     with pytest.raises(ValueError, match="unknown spec family"):
         find(drawn_specs(family="realistc"), lambda d: True, settings=SEARCH)
 
+
+
+@pytest.mark.parametrize("budget", [200, 3000, 30_000, 250_000])
+def test_realistic_size_options_are_exactly_the_sizes_that_fit(budget):
+    """The option lists are found by bisection (elements grow with every size field): each must
+    be what filtering every candidate through ConvSpec.elements gives."""
+    from conv_oracle import strategies as S
+    from conv_oracle.spec import ConvSpec
+
+    def fits(layer, n, c, h, w, f, g):
+        return ConvSpec(n, c, h, w, f, layer.k, layer.k, (layer.stride,) * 2, layer.padding_pairs(),
+                        (layer.dilation,) * 2, g, False).elements <= budget
+
+    for layer in dict.fromkeys(S.LAYERS):
+        side = S._smallest_side(layer)
+        if not layer.stem:
+            assert S._channel_options(layer, budget) == tuple(k for k in S.CHANNELS if fits(layer, 1, k, side, side, 1, 1))
+        for c in (1, 3, 16, 64):
+            assert S._filter_options(layer, budget, c) == tuple(k for k in S.CHANNELS if fits(layer, 1, c, side, side, k, 1))
+        for g in S.GROUPS:
+            assert S._per_group_options(layer, budget, g) == \
+                tuple(k for k in S.PER_GROUP if fits(layer, 1, g * k, side, side, g * k, g))
+        for n, c, f, g in ((1, 1, 1, 1), (2, 16, 33, 1), (4, 8, 8, 8), (1, 64, 64, 64)):
+            assert S._batch_options(layer, budget, c, f, g) == tuple(k for k in S.BATCHES if fits(layer, k, c, side, side, f, g))
+            for max_side in (16, 64):
+                sides = [s for s in S.SIDES if side <= s <= max_side]
+                assert S._side_options(layer, budget, max_side, n, c, f, g, True) == \
+                    tuple(s for s in sides if fits(layer, n, c, s, s, f, g))
+                heights = S._side_options(layer, budget, max_side, n, c, f, g, False)
+                assert heights == tuple(s for s in sides if fits(layer, n, c, s, side, f, g))
+                for h in heights[-1:]:
+                    assert S._side_options(layer, budget, max_side, n, c, f, g, False, h) == \
+                        tuple(s for s in sides if fits(layer, n, c, h, s, f, g))
+
+
+def test_profiles_leave_out_the_explain_phase_and_keep_shrinking():
+    """Explain traces every call after a failure (sys.settrace on 3.11), which slowed shrinking
+    1.4-3x (conv_oracle.profiles); shrinking itself stays on in every profile."""
+    from hypothesis import Phase
+
+    for name in profiles.PROFILES:
+        phases = settings.get_profile(name).phases
+        assert Phase.explain not in phases and Phase.shrink in phases and Phase.generate in phases, (name, phases)
