@@ -79,7 +79,9 @@ def triage_findings(name: str, summary, entry: dict, out_dir: str, env: dict, ve
     reproduction under ``out_dir/frameworks/`` and run it once; results go into the failure dicts."""
     from . import bounds as B
     from .isolation import IsolatedExecutor
-    from .reproduction import script
+    from .relations import Calls
+    from .reproduction import relation_script, script
+    from .runner import RELATION
     from .spec import ConvSpec
     from .triage import evidence, triage
 
@@ -93,22 +95,26 @@ def triage_findings(name: str, summary, entry: dict, out_dir: str, env: dict, ve
                                            "output": "the plugin has no standalone functions: replay with "
                                                      + result.replay()}
                 continue
-            # a relation finding's script checks its case against the float64 reference: that shows a
-            # call that fails or a wrong shape; a violation in the numbers alone may not reproduce there
             spec = ConvSpec.parse(result.descriptor)
-            backward = any(v.output != "y" for v in result.verdicts) or (
-                not result.verdicts and not plugin.capabilities.backward_reasons(spec))
-            ev = evidence(plugin, spec, result.seed, result.fill, backward, executor)
-            try:
-                limits = B.total_bounds(plugin.error_model, ev.ctx, result.fill)
-            except B.ModelBoundError:
-                limits = {}
-            checked = [v.output for v in result.verdicts] or (list(ev.ctx.outputs) if backward else ["y"])
             filename = _script_name(name, index)
             path = os.path.join(out_dir, SCRIPTS, filename)
-            atomic_write(path, script(plugin, spec, ev.arrays, backward, {o: limits[o] for o in checked if o in limits},
-                                      kind=result.kind, triage=f"{verdict.category}: {verdict.reason}",
-                                      versions=versions, environment=_machine_line(env), filename=filename))
+            described = dict(kind=result.kind, triage=f"{verdict.category}: {verdict.reason}", versions=versions,
+                             environment=_machine_line(env), filename=filename)
+            if result.search == RELATION:       # the relation re-checked on the library's own outputs
+                text = relation_script(plugin, result.relation, spec, result.seed,
+                                       bounds_of=Calls(plugin, executor).bounds, **described)
+            else:
+                backward = any(v.output != "y" for v in result.verdicts) or (
+                    not result.verdicts and not plugin.capabilities.backward_reasons(spec))
+                ev = evidence(plugin, spec, result.seed, result.fill, backward, executor)
+                try:
+                    limits = B.total_bounds(plugin.error_model, ev.ctx, result.fill)
+                except B.ModelBoundError:
+                    limits = {}
+                checked = [v.output for v in result.verdicts] or (list(ev.ctx.outputs) if backward else ["y"])
+                text = script(plugin, spec, ev.arrays, backward, {o: limits[o] for o in checked if o in limits},
+                              **described)
+            atomic_write(path, text)
             os.chmod(path, 0o755)
             failure["reproduction"] = {"script": os.path.join(SCRIPTS, filename),
                                        **run_reproduction(path, result.kind, timeout, executor.memory_ceiling())}

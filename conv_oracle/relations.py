@@ -11,9 +11,12 @@ when the two sides differ by more than both bounds together.
 """
 from __future__ import annotations
 
+from functools import cached_property, partial
+
 import numpy as np
 
 from . import bounds as B
+from .bounds import adjoint_limit
 from .cases import CaseArrays, make_arrays
 from .compare import Verdict, compare_output
 from .plugin import ConvPlugin
@@ -55,126 +58,180 @@ class Calls:
         return B.checked_model_bounds(self.plugin.error_model, B.bound_context(spec, a64, scale))
 
 
-def _within(name: str, a: np.ndarray, b: np.ndarray, bound: np.ndarray) -> Verdict:
-    """|a - b| <= bound elementwise, with the same exact shape checks as the oracle comparison."""
-    return compare_output(name, a, b, bound, "float64")
+class Run:
+    """One call a relation makes: the case (spec, arrays in the case's dtype, direction), the
+    plugin's outputs in float64, the inputs in float64 and, on first use, the plugin's declared
+    bound on that case (``bounds_of(spec, arrays)``). A standalone reproduction holds the same
+    attributes, so the relations' ``*_sides`` functions run there unchanged."""
+
+    def __init__(self, spec: ConvSpec, arrays: CaseArrays, backward: bool, out: dict, bounds_of):
+        self.spec, self.arrays, self.backward, self.out = spec, arrays, backward, out
+        self._bounds_of = bounds_of
+
+    @cached_property
+    def bound(self) -> dict[str, np.ndarray]:
+        return self._bounds_of(self.spec, self.arrays)
+
+    @cached_property
+    def _float64(self) -> CaseArrays:
+        return self.arrays.as_float64()
+
+    x = property(lambda self: self._float64.x)
+    w = property(lambda self: self._float64.w)
+    b = property(lambda self: self._float64.b)
+    gy = property(lambda self: self._float64.gy)
 
 
-def adjoint(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
-    arrays = make_arrays(spec, seed)
-    a64 = arrays.as_float64()
-    out = call(spec, arrays)
-    bnd = call.bounds(spec, arrays)
-    bias_term = float(np.dot(a64.b, out["db"])) if spec.bias else 0.0
-    bias_err = float(np.dot(np.abs(a64.b), bnd["db"])) if spec.bias else 0.0
+# ---- each relation: the calls it makes (``*_plan``) and what it compares (``*_sides``) ------------
+# A plan is (calls, params): calls a list of (spec, arrays, backward), params the keyword arguments
+# of the sides function. A sides function takes the Runs of those calls and returns
+# (name, one side, the other side, bound) per check; it uses NumPy and its arguments only (plus
+# ``adjoint_limit``, ``gamma`` and ``subnormal_doubling``): reproduction scripts copy its source.
+def adjoint_plan(spec: ConvSpec, seed: int):
+    return [(spec, make_arrays(spec, seed), True)], {"bias": spec.bias}
+
+
+def adjoint_sides(runs, bias):
+    """<conv(x,w), g> = <x, dx(g)> = <w, dw(g)>, the bias term <b, db> split off."""
+    r = runs[0]
+    out, bnd = r.out, r.bound
+    bias_term = float(np.dot(r.b, out["db"])) if bias else 0.0
+    bias_err = float(np.dot(np.abs(r.b), bnd["db"])) if bias else 0.0
     pairs = {  # inner product, its error bound from the model, and the magnitude of its terms
-        "<y,g>-<b,db>": (np.vdot(out["y"], a64.gy) - bias_term,
-                         np.vdot(bnd["y"], np.abs(a64.gy)) + bias_err, np.vdot(np.abs(out["y"]), np.abs(a64.gy))),
-        "<x,dx>": (np.vdot(a64.x, out["dx"]), np.vdot(np.abs(a64.x), bnd["dx"]), np.vdot(np.abs(a64.x), np.abs(out["dx"]))),
-        "<w,dw>": (np.vdot(a64.w, out["dw"]), np.vdot(np.abs(a64.w), bnd["dw"]), np.vdot(np.abs(a64.w), np.abs(out["dw"]))),
+        "<y,g>-<b,db>": (np.vdot(out["y"], r.gy) - bias_term,
+                         np.vdot(bnd["y"], np.abs(r.gy)) + bias_err, np.vdot(np.abs(out["y"]), np.abs(r.gy))),
+        "<x,dx>": (np.vdot(r.x, out["dx"]), np.vdot(np.abs(r.x), bnd["dx"]), np.vdot(np.abs(r.x), np.abs(out["dx"]))),
+        "<w,dw>": (np.vdot(r.w, out["dw"]), np.vdot(np.abs(r.w), bnd["dw"]), np.vdot(np.abs(r.w), np.abs(out["dw"]))),
     }
-    m = max(a64.gy.size, a64.x.size, a64.w.size) + 1
+    m = max(r.gy.size, r.x.size, r.w.size) + 1
     names = list(pairs)
     ref_value, ref_err, ref_mag = pairs[names[0]]
-    verdicts = []
+    sides = []
     for other in names[1:]:
         value, err, mag = pairs[other]
-        limit = B.adjoint_limit(ref_err, err, ref_mag, mag, m)
-        verdicts.append(_within(f"adjoint {names[0]} = {other}", np.array([ref_value]), np.array([value]),
-                                np.array([limit])))
-    return verdicts
+        limit = adjoint_limit(ref_err, err, ref_mag, mag, m)
+        sides.append((f"adjoint {names[0]} = {other}", np.array([ref_value]), np.array([value]), np.array([limit])))
+    return sides
 
 
-def stride_subsampling(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
-    """y with stride s equals y with stride 1, sampled every s pixels."""
+def stride_plan(spec: ConvSpec, seed: int):
     unit = spec.replace(stride=(1, 1))
     arrays = make_arrays(spec, seed)
-    y_s = call(spec, arrays, False)["y"]
     unit_arrays = CaseArrays(arrays.x, arrays.w, arrays.b, make_arrays(unit, seed).gy)
-    y_1 = call(unit, unit_arrays, False)["y"]
-    ho, wo = spec.out_hw
-    sh, sw = spec.stride
-    bound = call.bounds(spec, arrays)["y"] + call.bounds(unit, unit_arrays)["y"][:, :, ::sh, ::sw][:, :, :ho, :wo]
-    return [_within("stride = subsampled stride 1", y_s, y_1[:, :, ::sh, ::sw][:, :, :ho, :wo], bound)]
+    return [(spec, arrays, False), (unit, unit_arrays, False)], {"stride": tuple(spec.stride),
+                                                                "out_hw": tuple(spec.out_hw)}
 
 
-def group_concatenation(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
-    """A grouped conv equals the per-group convs concatenated along channels."""
+def stride_sides(runs, stride, out_hw):
+    """y with stride s equals y with stride 1, sampled every s pixels."""
+    (ho, wo), (sh, sw) = out_hw, stride
+    strided, unit = runs
+    sampled = unit.out["y"][:, :, ::sh, ::sw][:, :, :ho, :wo]
+    bound = strided.bound["y"] + unit.bound["y"][:, :, ::sh, ::sw][:, :, :ho, :wo]
+    return [("stride = subsampled stride 1", strided.out["y"], sampled, bound)]
+
+
+def groups_plan(spec: ConvSpec, seed: int):
     g, cg, fg = spec.groups, spec.c // spec.groups, spec.f // spec.groups
     arrays = make_arrays(spec, seed)
-    y = call(spec, arrays, False)["y"]
-    parts, part_bounds = [], []
     one = spec.replace(c=cg, f=fg, groups=1)
+    calls = [(spec, arrays, False)]
     for k in range(g):
-        sub = CaseArrays(np.ascontiguousarray(arrays.x[:, k * cg:(k + 1) * cg]), arrays.w[k * fg:(k + 1) * fg].copy(),
-                         None if arrays.b is None else arrays.b[k * fg:(k + 1) * fg].copy(),
-                         np.ascontiguousarray(arrays.gy[:, k * fg:(k + 1) * fg]))
-        parts.append(call(one, sub, False)["y"])
-        part_bounds.append(call.bounds(one, sub)["y"])
-    bound = call.bounds(spec, arrays)["y"] + np.concatenate(part_bounds, axis=1)
-    return [_within("groups = concatenated per-group convs", y, np.concatenate(parts, axis=1), bound)]
+        calls.append((one, CaseArrays(np.ascontiguousarray(arrays.x[:, k * cg:(k + 1) * cg]),
+                                      arrays.w[k * fg:(k + 1) * fg].copy(),
+                                      None if arrays.b is None else arrays.b[k * fg:(k + 1) * fg].copy(),
+                                      np.ascontiguousarray(arrays.gy[:, k * fg:(k + 1) * fg])), False))
+    return calls, {}
 
 
-def dilation_zero_insertion(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
-    """Dilation d equals dilation 1 with a kernel that has d-1 zeros between taps."""
+def groups_sides(runs):
+    """A grouped conv equals the per-group convs concatenated along channels."""
+    whole, parts = runs[0], runs[1:]
+    bound = whole.bound["y"] + np.concatenate([p.bound["y"] for p in parts], axis=1)
+    return [("groups = concatenated per-group convs", whole.out["y"], np.concatenate([p.out["y"] for p in parts], axis=1),
+             bound)]
+
+
+def dilation_plan(spec: ConvSpec, seed: int):
     (dh, dw) = spec.dilation
     kh, kw = dh * (spec.kh - 1) + 1, dw * (spec.kw - 1) + 1
     dense = spec.replace(kh=kh, kw=kw, dilation=(1, 1))
     arrays = make_arrays(spec, seed)
     w_dense = np.zeros(dense.w_shape, dtype=arrays.w.dtype)
     w_dense[:, :, ::dh, ::dw] = arrays.w
-    dense_arrays = CaseArrays(arrays.x, w_dense, arrays.b, arrays.gy)
-    y_d = call(spec, arrays, False)["y"]
-    y_z = call(dense, dense_arrays, False)["y"]
-    bound = call.bounds(spec, arrays)["y"] + call.bounds(dense, dense_arrays)["y"]
-    return [_within("dilation = zero-inserted kernel", y_d, y_z, bound)]
+    return [(spec, arrays, False), (dense, CaseArrays(arrays.x, w_dense, arrays.b, arrays.gy), False)], {}
 
 
-def homogeneity(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
-    """Scaling x and b by 2 scales y, dw and db by exactly 2 (powers of two round exactly)."""
+def dilation_sides(runs):
+    """Dilation d equals dilation 1 with a kernel that has d-1 zeros between taps."""
+    dilated, dense = runs
+    return [("dilation = zero-inserted kernel", dilated.out["y"], dense.out["y"], dilated.bound["y"] + dense.bound["y"])]
+
+
+def homogeneity_plan(spec: ConvSpec, seed: int):
     arrays = make_arrays(spec, seed)
     doubled = CaseArrays(arrays.x * 2, arrays.w, None if arrays.b is None else arrays.b * 2, arrays.gy)
-    base, twice = call(spec, arrays), call(spec, doubled)
-    verdicts = []
-    for o in ("y", "dw") + (("db",) if spec.bias else ()):
+    return [(spec, arrays, True), (spec, doubled, True)], {
+        "bias": spec.bias, "tiny": 2.0 ** B.FORMATS[spec.dtype][1], "eta": B.UNDERFLOW_UNIT[spec.dtype]}
+
+
+def homogeneity_sides(runs, bias, tiny, eta):
+    """Scaling x and b by 2 scales y, dw and db by exactly 2 (powers of two round exactly)."""
+    base, twice = runs[0].out, runs[1].out
+    sides = []
+    for o in ("y", "dw") + (("db",) if bias else ()):
         factor = 1.0 if o == "db" else 2.0            # db depends on gy only
-        bound = np.zeros_like(base[o]) if o == "db" else _subnormal_doubling(spec.dtype, base[o])
-        verdicts.append(_within(f"homogeneity {o}(2x) = {factor:g}*{o}(x)", twice[o], factor * base[o], bound))
-    return verdicts
+        bound = np.zeros_like(base[o]) if o == "db" else subnormal_doubling(base[o], tiny, eta)
+        sides.append((f"homogeneity {o}(2x) = {factor:g}*{o}(x)", twice[o], factor * base[o], bound))
+    return sides
 
 
-def _subnormal_doubling(dtype: str, base: np.ndarray) -> np.ndarray:
-    """Doubling commutes with rounding to the storage format except on its subnormal grid.
-    Where |round(s)| <= tiny (the smallest normal, 2^emin), s itself is at most tiny and
-    |2 round(s) - 2s| <= 2 eta, while 2s < 2 tiny rounds with a spacing of at most 4 eta:
-    |round(2s) - 2s| <= 2 eta. So |round(2s) - 2 round(s)| <= 4 eta there, and 0 elsewhere.
-    (A float16 dw of 6e-5 is subnormal; its double is not: exactness is not owed there.)"""
-    tiny, eta = 2.0 ** B.FORMATS[dtype][1], B.UNDERFLOW_UNIT[dtype]
+def subnormal_doubling(base, tiny, eta):
+    """Doubling commutes with rounding to the storage format except on its subnormal grid
+    (``tiny``: its smallest normal, 2^emin; ``eta``: half its smallest subnormal). Where
+    |round(s)| <= tiny, s itself is at most tiny and |2 round(s) - 2s| <= 2 eta, while 2s < 2 tiny
+    rounds with a spacing of at most 4 eta: |round(2s) - 2s| <= 2 eta. So |round(2s) - 2 round(s)|
+    <= 4 eta there, and 0 elsewhere. (A float16 dw of 6e-5 is subnormal; its double is not:
+    exactness is not owed there.)"""
     return np.where(np.abs(base) <= tiny, 4 * eta, 0.0)
 
 
-def batch_independence(call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
-    """Each image's output depends on that image alone."""
+def batch_plan(spec: ConvSpec, seed: int):
     arrays = make_arrays(spec, seed)
-    y = call(spec, arrays, False)["y"]
     single = spec.replace(n=1)
-    rows, row_bounds = [], []
-    for i in range(spec.n):
-        sub = CaseArrays(np.ascontiguousarray(arrays.x[i:i + 1]), arrays.w, arrays.b, np.ascontiguousarray(arrays.gy[i:i + 1]))
-        rows.append(call(single, sub, False)["y"])
-        row_bounds.append(call.bounds(single, sub)["y"])
-    bound = call.bounds(spec, arrays)["y"] + np.concatenate(row_bounds)
-    return [_within("batch independence", y, np.concatenate(rows), bound)]
+    return [(spec, arrays, False)] + [
+        (single, CaseArrays(np.ascontiguousarray(arrays.x[i:i + 1]), arrays.w, arrays.b,
+                            np.ascontiguousarray(arrays.gy[i:i + 1])), False) for i in range(spec.n)], {}
 
 
-RELATIONS = {
-    "adjoint": adjoint,
-    "stride": stride_subsampling,
-    "groups": group_concatenation,
-    "dilation": dilation_zero_insertion,
-    "homogeneity": homogeneity,
-    "batch": batch_independence,
+def batch_sides(runs):
+    """Each image's output depends on that image alone."""
+    whole, rows = runs[0], runs[1:]
+    bound = whole.bound["y"] + np.concatenate([r.bound["y"] for r in rows])
+    return [("batch independence", whole.out["y"], np.concatenate([r.out["y"] for r in rows]), bound)]
+
+
+#: name -> (plan, sides)
+PARTS = {
+    "adjoint": (adjoint_plan, adjoint_sides),
+    "stride": (stride_plan, stride_sides),
+    "groups": (groups_plan, groups_sides),
+    "dilation": (dilation_plan, dilation_sides),
+    "homogeneity": (homogeneity_plan, homogeneity_sides),
+    "batch": (batch_plan, batch_sides),
 }
+
+
+def check_relation(name: str, call: Calls, spec: ConvSpec, seed: int) -> list[Verdict]:
+    """Relation ``name`` on the case (spec, seed): every call of its plan through ``call``, then
+    each pair of sides judged by :func:`compare_output` within the sum of both sides' bounds."""
+    plan, sides = PARTS[name]
+    calls, params = plan(spec, seed)
+    runs = [Run(s, arrays, backward, call(s, arrays, backward), call.bounds) for s, arrays, backward in calls]
+    return [compare_output(label, a, b, bound, "float64") for label, a, b, bound in sides(runs, **params)]
+
+
+RELATIONS = {name: partial(check_relation, name) for name in PARTS}   # name -> (call, spec, seed) -> verdicts
 
 
 def applies(name: str, capabilities) -> str:

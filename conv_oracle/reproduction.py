@@ -4,6 +4,10 @@ A script holds the failing case's arrays (exact bytes), the candidate's own ``ru
 (its source, which imports only the library and NumPy), a float64 direct-convolution
 reference written with NumPy (:func:`reference64`, copied too) and the bound the harness used.
 It imports nothing from conv-oracle, so it can go into a library's bug tracker as it is.
+A relation finding's script (:func:`relation_script`) holds instead every case the relation calls
+the library on, the declared bound of each, and the relation's own sides function
+(``conv_oracle.relations.*_sides``, its source): it re-checks the relation that failed, not the
+float64 reference (a relation can fail where every output passes the reference).
 Run it with ``python SCRIPT``: exit 1 and ``REPRODUCED`` when the finding shows, 0 when not,
 2 when the library cannot be imported. The frameworks report runs each script once under the
 limits its case had in the worker (``frameworks_report.run_reproduction``: the case timeout, the
@@ -100,6 +104,30 @@ def _array(data, dtype, shape):
 
 '''
 
+_JUDGE = '''
+
+def judge(name, got, want, bound):
+    """|got - want| <= bound elementwise, NaN/Inf positions equal (float64 arrays): what is wrong, if anything."""
+    if np.shape(got) != np.shape(want) or np.shape(bound) != np.shape(want):    # the bound has the case's output shape
+        return [f"{name}: shape {np.shape(got)} against {np.shape(want)}, expected {np.shape(bound)}"]
+    if not (np.isnan(got) == np.isnan(want)).all() or not (np.isinf(got) == np.isinf(want)).all():
+        first = np.argwhere((np.isnan(got) != np.isnan(want)) | (np.isinf(got) != np.isinf(want)))[0]
+        first = tuple(int(i) for i in first)
+        return [f"{name}: NaN/Inf positions differ, first at {first}: got {got[first]}, expected {want[first]}"]
+    finite = np.isfinite(want)
+    err = np.where(finite, np.abs(got - np.where(finite, want, 0)), 0)
+    over = err > bound
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(err == 0, 0, err / bound)
+    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    print(f"{name}: max error/bound {ratio[worst]:.3g} at {tuple(int(i) for i in worst)} (got {float(got[worst])!r}, "
+          f"expected {float(want[worst])!r}, bound {bound[worst]:.3g}); {int(over.sum())}/{over.size} over the bound")
+    if over.any():
+        return [f"{name}: {int(over.sum())}/{over.size} elements over the bound, worst error/bound {ratio[worst]:.3g}"]
+    return []
+
+'''
+
 _MAIN = '''
 
 def main():
@@ -123,27 +151,57 @@ def main():
             found.append(f"{{name}}: shape {{np.shape(got)}} dtype {{getattr(got, 'dtype', None)}}, "
                          f"expected {{want.shape}} {{x.dtype}}")
             continue
-        got = np.asarray(got, dtype=np.float64)
-        if not (np.isnan(got) == np.isnan(want)).all() or not (np.isinf(got) == np.isinf(want)).all():
-            first = np.argwhere((np.isnan(got) != np.isnan(want)) | (np.isinf(got) != np.isinf(want)))[0]
-            found.append(f"{{name}}: NaN/Inf positions differ from the float64 reference's, first at "
-                         f"{{tuple(first)}}: got {{got[tuple(first)]}}, expected {{want[tuple(first)]}}")
-            continue
-        finite = np.isfinite(want)
-        err = np.where(finite, np.abs(got - np.where(finite, want, 0)), 0)
-        over = err > bound
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(err == 0, 0, err / bound)
-        worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        print(f"{{name}}: max error/bound {{ratio[worst]:.3g}} at {{tuple(int(i) for i in worst)}} (got {{got[worst]!r}}, "
-              f"float64 {{want[worst]!r}}, bound {{bound[worst]:.3g}}); {{int(over.sum())}}/{{over.size}} over the bound")
-        if over.any():
-            found.append(f"{{name}}: {{int(over.sum())}}/{{over.size}} elements over the bound, worst error/bound "
-                         f"{{ratio[worst]:.3g}}")
+        found += judge(name, np.asarray(got, dtype=np.float64), want, bound)
     if found:
         print("REPRODUCED: " + "; ".join(found))
         return 1
     print("not reproduced: every checked output within its bound, NaN/Inf positions equal")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+_RELATION_MAIN = '''
+
+class Run:
+    """One call of the relation: float64 inputs, the library's outputs (float64), the declared bound."""
+
+    def __init__(self, call, out, bound):
+        self.x, self.w, self.b, self.gy = (None if call[k] is None else np.asarray(call[k], dtype=np.float64)
+                                           for k in ("x", "w", "b", "gy"))
+        self.out = {{k: None if v is None else np.asarray(v, dtype=np.float64) for k, v in out.items()}}
+        self.bound = bound
+
+
+def main():
+    print("library:", LIBRARY)
+    print("case:", DESCRIPTOR, "relation:", RELATION)
+    runs = []
+    for call, bound in zip(CALLS, BOUNDS):
+        try:
+            out = {run}(call["x"], call["w"], call["b"], call["gy"] if call["backward"] else None, call["stride"],
+                        call["padding"], call["dilation"], call["groups"]{options})
+        except ImportError as exc:
+            print(f"cannot run: {{exc}} (install the library named above)")
+            return 2
+        except Exception as exc:
+            print(f"REPRODUCED: the library raised {{type(exc).__name__}}: {{exc}}")
+            return 1
+        runs.append(Run(call, out, bound))
+    try:
+        sides = {sides}(runs, **PARAMS)
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        print(f"REPRODUCED: the library's outputs do not fit the relation: {{type(exc).__name__}}: {{exc}}")
+        return 1
+    found = []
+    for name, one, other, bound in sides:
+        found += judge(name, np.asarray(one, dtype=np.float64), np.asarray(other, dtype=np.float64), bound)
+    if found:
+        print("REPRODUCED: " + "; ".join(found))
+        return 1
+    print("not reproduced: both sides of every check agree within their bounds")
     return 0
 
 
@@ -159,30 +217,84 @@ def script(plugin, spec: ConvSpec, arrays, backward: bool, bounds: dict, *, kind
     ``arrays``: the case's inputs (CaseArrays, NCHW/OIHW, in the case's dtype); ``bounds``: the
     total bound the harness used per checked output (float64 arrays of the outputs' shapes);
     ``plugin``: a framework candidate with ``standalone`` functions and ``run``/``options``."""
-    functions = [inspect.getsource(f) for f in plugin.standalone]
-    needs = ", ".join(f"{k} {v}" for k, v in versions.items()) or "the library"
-    body = "\n".join([
-        f"Candidate {plugin.name}: {plugin.description}",
+    parts = [_header(plugin, spec, kind, triage, versions, environment, filename, [
         f"Case {spec.descriptor()} ({'forward and backward' if backward else 'forward'}), failure kind: {kind}.",
-        f"Triage: {triage}",
-        f"Library: {needs}. Machine: {environment}.",
         f"Declared error model: {plugin.error_model.describe()}; BOUNDS below is that model's bound plus the",
         "float64 reference's own error, per element, as computed by conv-oracle.",
-        "The reference is a float64 direct sum over the same (rounded) inputs.",
-    ])
-    parts = [_HEADER.format(title=f"Reproduction: {plugin.name} {spec.descriptor()} ({kind})",
-                            body=body,
-                            filename=filename, needs=needs, environment=dict(plugin.environment))]
-    parts.append(_ARRAY_HELPER)
-    parts += [textwrap.dedent(f) + "\n" for f in functions]
+        "The reference is a float64 direct sum over the same (rounded) inputs."])]
     parts.append("\n" + textwrap.dedent(inspect.getsource(reference64)) + "\n")
-    parts.append(f"LIBRARY = {needs!r}\nDESCRIPTOR = {spec.descriptor()!r}\n")
     parts.append(f"STRIDE, PADDING, DILATION, GROUPS = {tuple(spec.stride)!r}, {tuple(map(tuple, spec.padding))!r}, "
                  f"{tuple(spec.dilation)!r}, {spec.groups!r}\n")
     for name, a in (("X", arrays.x), ("W", arrays.w), ("B", arrays.b), ("GY", arrays.gy)):
         parts.append(f"{name} = {_encode(a)}\n")
-    parts.append("BOUNDS = {\n" + "".join(f"    {o!r}: {_encode(np.asarray(v, dtype=np.float64))},\n"
-                                          for o, v in bounds.items()) + "}\n")
-    options = "".join(f", {k}={v!r}" for k, v in plugin.options.items())
-    parts.append(_MAIN.format(backward=backward, run=plugin.run_function().__name__, options=options))
+    parts.append("BOUNDS = " + _encode_bounds(bounds) + "\n")
+    parts.append(_JUDGE)
+    parts.append(_MAIN.format(backward=backward, run=plugin.run_function().__name__, options=_options(plugin)))
+    return "".join(parts)
+
+
+def _encode_bounds(bounds: dict | None) -> str:
+    if bounds is None:
+        return "None"
+    return "{\n" + "".join(f"    {o!r}: {_encode(np.asarray(v, dtype=np.float64))},\n" for o, v in bounds.items()) + "}"
+
+
+def _options(plugin) -> str:
+    return "".join(f", {k}={v!r}" for k, v in plugin.options.items())
+
+
+def _header(plugin, spec: ConvSpec, kind: str, triage: str, versions: dict, environment: str, filename: str,
+            lines: list[str]) -> str:
+    needs = ", ".join(f"{k} {v}" for k, v in versions.items()) or "the library"
+    body = "\n".join([
+        f"Candidate {plugin.name}: {plugin.description}",
+        *lines[:1],
+        f"Triage: {triage}",
+        f"Library: {needs}. Machine: {environment}.",
+        *lines[1:],
+    ])
+    return (_HEADER.format(title=f"Reproduction: {plugin.name} {spec.descriptor()} ({kind})", body=body,
+                           filename=filename, needs=needs, environment=dict(plugin.environment))
+            + _ARRAY_HELPER + "".join(textwrap.dedent(inspect.getsource(f)) + "\n" for f in plugin.standalone)
+            + f"LIBRARY = {needs!r}\nDESCRIPTOR = {spec.descriptor()!r}\n")
+
+
+def relation_script(plugin, relation: str, spec: ConvSpec, seed: int, *, bounds_of, kind: str, triage: str,
+                    versions: dict, environment: str, filename: str) -> str:
+    """The text of a standalone reproduction of a relation finding: the library called on each case
+    the relation ``relation`` makes from ``(spec, seed)`` (exact bytes), and the relation itself
+    re-checked on what it returns, by the relation's own sides function (its source, copied).
+    ``bounds_of(spec, arrays)``: the plugin's declared bound on one call's case (from magnitudes,
+    no oracle answer); None in the script when the model gives none (the finding is then the model's)."""
+    from . import bounds as B
+    from . import relations as R
+
+    plan, sides = R.PARTS[relation]
+    calls, params = plan(spec, seed)
+    parts = [_header(plugin, spec, kind, triage, versions, environment, filename, [
+        f"Relation {relation} (oracle-free) on case {spec.descriptor()}, seed {seed}, failure kind: {kind}:",
+        f"{textwrap.dedent(sides.__doc__ or '').strip()}",
+        f"The library is called on the {len(calls)} case(s) of the relation; each side of a check is held",
+        f"to the declared error model ({plugin.error_model.describe()})",
+        "on its cases, the bounds summed: BOUNDS below, one per call, as computed by conv-oracle."])]
+    parts.append(f"RELATION = {relation!r}\n")
+    parts.append(f"UNIT_ROUNDOFF = {{{B.REFERENCE_DTYPE!r}: {B.UNIT_ROUNDOFF[B.REFERENCE_DTYPE]!r}}}\n"
+                 f"REFERENCE_DTYPE = {B.REFERENCE_DTYPE!r}\n")
+    for helper in (B.gamma, B.adjoint_limit, R.subnormal_doubling, sides):
+        parts.append("\n" + textwrap.dedent(inspect.getsource(helper)) + "\n")
+    parts.append(f"PARAMS = {params!r}\nCALLS = [\n")
+    encoded_bounds = []
+    for s, arrays, backward in calls:
+        parts.append(f"    dict(stride={tuple(s.stride)!r}, padding={tuple(map(tuple, s.padding))!r}, "
+                     f"dilation={tuple(s.dilation)!r}, groups={s.groups!r}, backward={backward!r},\n")
+        parts.append("".join(f"         {k}={_encode(a)},\n" for k, a in
+                             (("x", arrays.x), ("w", arrays.w), ("b", arrays.b), ("gy", arrays.gy))) + "    ),\n")
+        try:
+            encoded_bounds.append(_encode_bounds(bounds_of(s, arrays)))
+        except B.ModelBoundError:
+            encoded_bounds.append("None")
+    parts.append("]\nBOUNDS = [\n" + "".join(f"    {b},\n" for b in encoded_bounds) + "]\n")
+    parts.append(_JUDGE)
+    parts.append(_RELATION_MAIN.format(run=plugin.run_function().__name__, options=_options(plugin),
+                                       sides=sides.__name__))
     return "".join(parts)

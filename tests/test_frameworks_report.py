@@ -191,3 +191,49 @@ def test_frameworks_html_renders_in_headless_chromium(planted_report, chromium, 
     assert categories == {category for category, _ in EXPECTED.values()}, categories
     pixels, console = chromium.screenshot(paths["html"], tmp_path / "frameworks.png")
     assert not console and pixels.std() > 10 and (pixels < 200).mean() > 0.01, "blank page or no plot"
+
+
+def _relation_script(tmp_path, target: str, relation: str, descriptor: str, seed: int = 0):
+    """A relation finding's standalone script, written as the frameworks report writes it, and its run."""
+    from conv_oracle import registry
+    from conv_oracle.engine import relation_case
+    from conv_oracle.relations import Calls
+    from conv_oracle.reproduction import relation_script
+    from conv_oracle.spec import ConvSpec
+
+    plugin, spec = registry.load(target), ConvSpec.parse(descriptor)
+    record = relation_case(plugin, relation, spec, seed)
+    path = tmp_path / "relation.py"
+    path.write_text(relation_script(plugin, relation, spec, seed, bounds_of=Calls(plugin).bounds, kind=record.kind
+                                    or "pass", triage="-", versions={"numpy": "any"}, environment="here",
+                                    filename=path.name))
+    run = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=300, cwd="/",
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert "conv_oracle" not in path.read_text().replace("conv-oracle", "")       # standalone
+    return record, run
+
+
+def test_a_relation_findings_script_rechecks_the_relation_and_reproduces_it(tmp_path):
+    """A real relation failure (a planted library that leaks one image into the next): the harness's
+    batch relation fails, and the script, without conv-oracle, re-checks that relation on the
+    library's own outputs and reproduces it (it compares no float64 reference)."""
+    record, run = _relation_script(tmp_path, f"{PLANTED}:MixesBatch", "batch", "n3c2h6w6f2k3 f32")
+    assert record.kind == "relation: batch" and not record.ok, record.message()
+    assert run.returncode == 1 and "REPRODUCED: batch independence:" in run.stdout, run.stdout + run.stderr
+    assert "reference64" not in (tmp_path / "relation.py").read_text()
+
+
+@pytest.mark.parametrize("target, relation, descriptor", [
+    (f"{PLANTED}:MixesBatch", "groups", "n1c4h6w6f4k3g2 f32"),        # N = 1: nothing leaks
+    (f"{PLANTED}:NoFault", "batch", "n3c2h6w6f2k3 f32"),
+    (f"{PLANTED}:NoFault", "dilation", "n2c2h9w9f2k3d2 f32"),
+    ("torch-eager", "adjoint", "n2c3h6w6f2k3b1 f32"),
+    ("torch-eager", "homogeneity", "n2c3h6w6f2k3b1 f32"),
+    ("torch-eager", "stride", "n2c3h9w9f2k3s2 f32"),
+])
+def test_a_relation_script_of_a_holding_relation_does_not_reproduce(tmp_path, target, relation, descriptor):
+    """The same scripts on relations that hold: every relation's sides run standalone and agree."""
+    record, run = _relation_script(tmp_path, target, relation, descriptor)
+    assert record.ok, record.message()
+    assert run.returncode == 0 and "not reproduced" in run.stdout, run.stdout + run.stderr
+

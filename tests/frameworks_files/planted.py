@@ -19,6 +19,8 @@ def run_planted(x, w, b, gy, stride, padding, dilation, groups, *, fault=""):
         if run_planted.calls > 5:
             import os
             os._exit(1)
+    if fault == "mixes-batch":      # each image leaks 1e-3 of the next one into its output (none when N = 1)
+        x = x + np.float32(1e-3) * (np.roll(x, 1, axis=0) - x)
     (pt, pb), (pl, pr) = padding
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
     f, cg, kh, kw = w.shape
@@ -73,6 +75,15 @@ class CropsOutput(Planted):
 class NotImplementedDilation(Planted):
     name = "planted-not-implemented"
     options = {"fault": "not-implemented"}
+
+
+class NoFault(Planted):
+    name = "planted-no-fault"
+
+
+class MixesBatch(Planted):
+    name = "planted-mixes-batch"
+    options = {"fault": "mixes-batch"}
 
 
 class Segfaults(Planted):
