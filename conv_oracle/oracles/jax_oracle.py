@@ -36,6 +36,9 @@ def _setup():
 
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_default_matmul_precision", "highest")
+    # run each call in the calling thread: every answer is read at once, and the hand-off to
+    # JAX's dispatch thread cost ~10-30 us a call (a third of a small bucket's time)
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(CACHE_DIR))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -125,13 +128,16 @@ def buckets(spec: ConvSpec) -> tuple[int, int, int, int, int, int]:
 
 
 @lru_cache(maxsize=None)
-def _compiled(groups: int, shapes):
-    """jit(fwd + vjp) for one bucket; ``shapes`` only keys the cache (jit retraces per shape).
+def _compiled(key: tuple[int, int, int, int, int, int]):
+    """fwd + vjp compiled for one bucket ``(groups, batch, in and out channels per group, kernel
+    side, image side)``; called as ``f(x, w, b, gy)`` with the float64 arrays of that bucket.
     Groups are a ``lax.scan`` of dense convolutions, one per group: XLA's CPU backend runs a
     grouped convolution as a dense one with a block-diagonal kernel (groups times the work),
     which made a depthwise bucket 10-25x slower than the scan."""
     jax = _setup()
     from jax import lax
+
+    groups, nb, ib, fb, kb, sb = key
 
     def dense(x, w):                    # x (N, ci, H, W), w (fo, ci, k, k)
         return lax.conv_general_dilated(x, w, (1, 1), [(0, 0), (0, 0)], precision=lax.Precision.HIGHEST)
@@ -151,70 +157,70 @@ def _compiled(groups: int, shapes):
         y, pullback = jax.vjp(conv, x, w, b)
         return (y, *pullback(gy))
 
-    return jax.jit(fwd_bwd)
+    ob = sb - kb + 1
+    shapes = [(nb, groups * ib, sb, sb), (groups * fb, ib, kb, kb), (groups * fb,), (nb, groups * fb, ob, ob)]
+    return jax.jit(fwd_bwd).lower(*(jax.ShapeDtypeStruct(s, np.float64) for s in shapes)).compile()
 
 
 def reference(spec: ConvSpec, x, w, b, gy) -> dict:
     """y, dx, dw (and db) in float64 for float64 NCHW/OIHW inputs."""
-    n, c, h, wd = spec.n, spec.c, spec.h, spec.w
+    n, c, h, wd, f = spec.n, spec.c, spec.h, spec.w, spec.f
     g = spec.groups
-    cg, fg = c // g, spec.f // g
+    cg, fg = c // g, f // g
     (pt, pb), (pl, pr) = spec.padding
     (sh, sw), (dh, dw) = spec.stride, spec.dilation
     hp, wp = h + pt + pb, wd + pl + pr
     hf, wf = hp - dh * (spec.kh - 1), wp - dw * (spec.kw - 1)   # stride-1 output size
     ho, wo = spec.out_hw
-    phases = [(a, e) for a in range(dh) for e in range(dw)]    # polyphase split for dilation
 
     key = buckets(spec)
     gb, nb, ib, fb, kb, sb = key                              # ib, fb: in/out channels per group; gb >= g
     ob = sb - kb + 1                                          # bucketed output size
-
-    def per_group(a, size, count):                            # (.., g*count, ..) -> (.., g*size, ..)
-        shape = list(a.shape)
-        shape[1:2] = [g, count]
-        padded = np.zeros(shape[:2] + [size] + shape[3:])
-        padded[:, :, :count] = a.reshape(shape)
-        return padded.reshape([shape[0], g * size] + shape[3:])
-
-    def unpad(a, size, count):                                # inverse of per_group
-        shape = list(a.shape)
-        return a.reshape(shape[:1] + [g, size] + shape[2:])[:, :, :count].reshape(
-            shape[:1] + [g * count] + shape[2:])
-
-    xp = np.zeros((n, c, hp, wp))                             # explicit zero padding
-    xp[:, :, pt:pt + h, pl:pl + wd] = x
-    gy_full = np.zeros((n, spec.f, hf, wf))                   # zero-inserted cotangent (stride)
-    gy_full[:, :, ::sh, ::sw] = gy
-    used_in, used_out = g * ib, g * fb                        # channels of the real groups; zero groups follow
-    xb = np.zeros((nb, gb * ib, sb, sb))
-    gyb = np.zeros((nb, gb * fb, ob, ob))
-    for i, (a, e) in enumerate(phases):                       # phase (a, e) fills batch block i
-        xa = xp[:, :, a::dh, e::dw]
-        xb[i * n:(i + 1) * n, :used_in, :xa.shape[2], :xa.shape[3]] = per_group(xa, ib, cg)
-        ga = gy_full[:, :, a::dh, e::dw]
-        gyb[i * n:(i + 1) * n, :used_out, :ga.shape[2], :ga.shape[3]] = per_group(ga, fb, fg)
-    wb = np.zeros((gb * fb, ib, kb, kb))                      # kernel, zero taps appended
-    wb[:used_out, :cg, :spec.kh, :spec.kw] = np.moveaxis(per_group(np.moveaxis(w, 0, 1), fb, fg), 1, 0)
-    bb = np.zeros(gb * fb)
+    # Arrays are handled as 5-D views (batch, group, channel in the group, H, W): a group's channels
+    # are padded to ib (fb) in place, and the zero groups gb > g follow.
+    x5, gy5 = x.reshape(n, g, cg, h, wd), gy.reshape(n, g, fg, ho, wo)
+    xb = np.zeros((nb, gb, ib, sb, sb))
+    gyb = np.zeros((nb, gb, fb, ob, ob))
+    if dh == dw == 1:                                         # one phase: padding and zero insertion in place
+        xb[:n, :g, :cg, pt:pt + h, pl:pl + wd] = x5
+        gyb[:n, :g, :fg, :hf:sh, :wf:sw] = gy5
+        phases = [(0, 0)]
+    else:                                                     # polyphase split: phase (a, e) is batch block i
+        xp = np.zeros((n, g, cg, hp, wp))                     # explicit zero padding
+        xp[..., pt:pt + h, pl:pl + wd] = x5
+        gy_full = np.zeros((n, g, fg, hf, wf))                # zero-inserted cotangent (stride)
+        gy_full[..., ::sh, ::sw] = gy5
+        phases = [(a, e) for a in range(dh) for e in range(dw)]
+        for i, (a, e) in enumerate(phases):
+            xa, ga = xp[..., a::dh, e::dw], gy_full[..., a::dh, e::dw]
+            xb[i * n:(i + 1) * n, :g, :cg, :xa.shape[-2], :xa.shape[-1]] = xa
+            gyb[i * n:(i + 1) * n, :g, :fg, :ga.shape[-2], :ga.shape[-1]] = ga
+    wb = np.zeros((gb, fb, ib, kb, kb))                       # kernel, zero taps appended
+    wb[:g, :fg, :cg, :spec.kh, :spec.kw] = w.reshape(g, fg, cg, spec.kh, spec.kw)
+    bb = np.zeros((gb, fb))
     if b is not None:
-        bb[:used_out] = per_group(b[None], fb, fg)[0]
+        bb[:g, :fg] = b.reshape(g, fg)
 
-    yb, dxb, dwb, dbb = (np.asarray(a) for a in _compiled(gb, key[1:])(xb, wb, bb, gyb))
-    yb, dxb, dwb, dbb = yb[:, :used_out], dxb[:, :used_in], dwb[:used_out], dbb[:used_out]   # drop the zero groups
+    answers = _compiled(key)(xb.reshape(nb, gb * ib, sb, sb), wb.reshape(gb * fb, ib, kb, kb),
+                             bb.reshape(gb * fb), gyb.reshape(nb, gb * fb, ob, ob))
+    yb, dxb, dwb, dbb = (np.asarray(a) for a in answers)
+    yb = yb.reshape(nb, gb, fb, ob, ob)[:, :g, :fg]           # the real groups and channels
+    dxb = dxb.reshape(nb, gb, ib, sb, sb)[:, :g, :cg]
 
-    y_full = np.empty((n, spec.f, hf, wf))
-    dxp = np.empty((n, c, hp, wp))
-    for i, (a, e) in enumerate(phases):
-        ya = y_full[:, :, a::dh, e::dw]
-        ya[...] = unpad(yb[i * n:(i + 1) * n], fb, fg)[:, :, :ya.shape[2], :ya.shape[3]]
-        da = dxp[:, :, a::dh, e::dw]
-        da[...] = unpad(dxb[i * n:(i + 1) * n], ib, cg)[:, :, :da.shape[2], :da.shape[3]]
-    out = {
-        "y": np.ascontiguousarray(y_full[:, :, ::sh, ::sw][:, :, :ho, :wo]),
-        "dx": np.ascontiguousarray(dxp[:, :, pt:pt + h, pl:pl + wd]),
-        "dw": np.ascontiguousarray(np.moveaxis(unpad(np.moveaxis(dwb, 0, 1), fb, fg), 0, 1)[:, :cg, :spec.kh, :spec.kw]),
+    if len(phases) == 1:
+        y_full, dxp = yb[:n, ..., :hf, :wf], dxb[:n, ..., :hp, :wp]
+    else:
+        y_full = np.empty((n, g, fg, hf, wf))
+        dxp = np.empty((n, g, cg, hp, wp))
+        for i, (a, e) in enumerate(phases):
+            ya, da = y_full[..., a::dh, e::dw], dxp[..., a::dh, e::dw]
+            ya[...] = yb[i * n:(i + 1) * n, ..., :ya.shape[-2], :ya.shape[-1]]
+            da[...] = dxb[i * n:(i + 1) * n, ..., :da.shape[-2], :da.shape[-1]]
+    out = {   # np.array copies: each answer is a fresh C-contiguous array, not a view of JAX's buffer
+        "y": np.array(y_full[..., ::sh, ::sw][..., :ho, :wo]).reshape(n, f, ho, wo),
+        "dx": np.array(dxp[..., pt:pt + h, pl:pl + wd]).reshape(n, c, h, wd),
+        "dw": np.array(dwb.reshape(gb, fb, ib, kb, kb)[:g, :fg, :cg, :spec.kh, :spec.kw]).reshape(f, cg, spec.kh, spec.kw),
     }
     if b is not None:
-        out["db"] = unpad(dbb[None], fb, fg)[0].copy()
+        out["db"] = np.array(dbb.reshape(gb, fb)[:g, :fg]).reshape(f)
     return out
