@@ -14,7 +14,10 @@ and touches ~7 % of it, so a worker that had built ~3,400 sessions passed a 4 Gi
 count the same private writable mappings, and Linux ignores ``RLIMIT_RSS``. A plugin that
 touches what it allocates is still stopped within one poll of crossing the limit; one that
 asks for more than the machine has gets a ``MemoryError`` at once (kind ``memory-limit`` too).
-Processes the plugin starts are not charged to its worker.
+Processes the plugin starts (a library's compiler, a pool of its own) are charged to its worker:
+the RSS read is of the worker and every descendant (listed again every ``CHILDREN_REFRESH_S``;
+pages a forked child shares with the worker count twice, so the limit is met early, never
+late), and they are killed with the worker.
 Mutation and aliasing are checked inside the worker, where the plugin's memory is visible.
 Trusted runs may use the in-process path instead.
 
@@ -43,6 +46,8 @@ import threading
 import time
 import traceback
 
+import psutil
+
 from .cases import CaseArrays
 from .runner import CRASHED, HANG, MEMORY, RAISED, Execution, execute
 from .spec import ConvSpec
@@ -58,6 +63,7 @@ MIN_MEMORY_LIMIT = 64 * 2**20       # below this, a worker cannot run the smalle
 MEMORY_POLL_S = 0.02                # between reads of a busy worker's RSS (an answer ends the wait at once)
 ALLOCATING_BYTES_PER_S = 32 * 2**20  # RSS growth past the timeout that means "still allocating" (see watch)
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+CHILDREN_REFRESH_S = 0.25           # between listings of a watched process's descendants (a /proc scan, ~1.6 ms)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -95,13 +101,57 @@ def sigint_ignored():
         signal.signal(signal.SIGINT, previous)
 
 
-def resident_bytes(pid: int) -> int | None:
-    """Resident memory of process ``pid`` (RSS: pages it touched), None when it is gone."""
+def _own_resident_bytes(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/statm") as statm:
             return int(statm.read().split()[1]) * PAGE_BYTES
     except (OSError, IndexError, ValueError):
         return None
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """Every process that ``pid`` started, and that they started (none when it is gone)."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+class ProcessTree:
+    """A process and its descendants, for repeated reads of their resident memory together: the
+    descendants are listed again at most every ``CHILDREN_REFRESH_S`` (a listing scans /proc)."""
+
+    def __init__(self, pid: int):
+        self.pid, self._members, self._listed_at = pid, [], -float("inf")
+
+    def resident_bytes(self) -> int | None:
+        """RSS of the process plus its descendants', None when the process is gone."""
+        total = _own_resident_bytes(self.pid)
+        if total is None:
+            return None
+        if time.monotonic() - self._listed_at >= CHILDREN_REFRESH_S:
+            self._members, self._listed_at = descendants(self.pid), time.monotonic()
+        for child in self._members:
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:            # ended since it was listed
+                pass
+        return total
+
+
+def resident_bytes(pid: int) -> int | None:
+    """Resident memory of process ``pid`` and every process it started (RSS: pages they touched),
+    None when it is gone."""
+    return ProcessTree(pid).resident_bytes()
+
+
+def kill_descendants(processes: list[psutil.Process]) -> None:
+    """SIGKILL each of ``processes`` (listed while their parent lived) that is still running."""
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
 
 
 def watch(answered, pid: int, timeout: float, memory_ceiling: int | None) -> tuple[str, int]:
@@ -116,12 +166,13 @@ def watch(answered, pid: int, timeout: float, memory_ceiling: int | None) -> tup
     if memory_ceiling is None:
         return ("", 0) if answered(timeout) else (HANG, 0)
     deadline = time.monotonic() + timeout
-    mark_time, mark_resident, growing = time.monotonic(), resident_bytes(pid) or 0, False
+    tree = ProcessTree(pid)
+    mark_time, mark_resident, growing = time.monotonic(), tree.resident_bytes() or 0, False
     while True:
         left = deadline - time.monotonic()
         if answered(min(MEMORY_POLL_S, left) if left > 0 else MEMORY_POLL_S):
             return "", 0
-        now, resident = time.monotonic(), resident_bytes(pid)
+        now, resident = time.monotonic(), tree.resident_bytes()
         if resident is not None and resident > memory_ceiling:
             return MEMORY, resident
         if now - mark_time >= 1.0:
@@ -162,9 +213,11 @@ def run_limited(command: list[str], *, timeout: float, memory_ceiling: int | Non
         try:
             stopped, held = watch(ended, process.pid, timeout, memory_ceiling)
         finally:
+            started = descendants(process.pid)
             if process.poll() is None:
                 process.kill()
             process.wait()
+            kill_descendants(started)
         output.seek(0)
         text = output.read().decode("utf-8", "replace")
     return LimitedRun(None if stopped else process.returncode, text, stopped, held)
@@ -366,10 +419,12 @@ class IsolatedExecutor:
         """Stop the worker (after ``grace`` seconds to exit by itself); its exit code."""
         if self._process is None:
             return None
+        started = descendants(self._process.pid)      # listed while the worker lives: then they are its
         self._process.join(grace)
         if self._process.is_alive():
             self._process.kill()
         self._process.join()
+        kill_descendants(started)
         code = self._process.exitcode
         self._conn.close()
         self._process = self._conn = None

@@ -138,6 +138,22 @@ def test_a_worker_still_allocating_at_its_timeout_is_a_memory_fault_not_a_hang()
     assert time.perf_counter() - start < 60
 
 
+def test_memory_of_the_processes_a_plugin_starts_is_charged_to_its_worker():
+    """A plugin waits on a child process that touches 1 GiB (a library's compiler, say): the worker
+    is stopped at its limit as a memory fault, not left to hang, and the child goes with it."""
+    import psutil
+
+    from tests.faulty.plugins import HUNGRY_CHILD_MARK
+
+    name = "tests.faulty.plugins:SpawnsHungryChild"
+    with IsolatedExecutor(name, timeout=30, memory_limit=MEMORY_LIMIT) as executor:
+        result = run_case(registry.load(name), SPEC, 0, "normal", executor=executor)
+    assert result.kind == "memory-limit" and "over a limit of 0.25 GiB" in result.detail, result.message()
+    time.sleep(0.5)
+    left = [p.pid for p in psutil.process_iter(["cmdline"]) if HUNGRY_CHILD_MARK in (p.info["cmdline"] or [])]
+    assert not left, f"the plugin's child outlived its worker: {left}"
+
+
 def test_a_hang_is_still_reported_at_its_timeout():
     start = time.perf_counter()
     with IsolatedExecutor("tests.faulty.plugins:Hangs", timeout=2, memory_limit=2**30) as executor:

@@ -206,3 +206,18 @@ class WrongElementNHWC(ConvPlugin):
                           b, spec).transpose(0, 2, 3, 1).copy()
         y[0, 0, 0, -1] += 1.0
         return y
+
+
+HUNGRY_CHILD_MARK = "conv-oracle-test-hungry-child"
+
+
+class SpawnsHungryChild(_Faulty):
+    """Waits on a process it started that touches 1 GiB, as a library waits on its compiler."""
+    name = "faulty-hungry-child"
+
+    def forward(self, x, w, b, spec):
+        import subprocess
+        subprocess.run([sys.executable, "-c", "import sys, time; block = b'x' * (1 << 30); time.sleep(3600)",
+                        HUNGRY_CHILD_MARK])
+        return _loop.forward(x, w, b, spec)
+
