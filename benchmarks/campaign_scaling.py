@@ -12,9 +12,9 @@ for the campaigns also the cluster's start-up and the rate after it (first submi
 last record on disk). The overhead per shard comes from the 1-worker run, where shards run
 one after another: (time from first submission to last record - sum of the engine's own
 seconds per shard) / shards. A no-op Dask task's round trip and the client's cost of writing
-one record are measured beside it. Run under the bench lock::
+one record are measured beside it. Run under the exclusive CPU lock::
 
-    flock /tmp/conv-oracle-bench.lock .venv/bin/python benchmarks/campaign_scaling.py [--impl loop] \\
+    flock -x /tmp/conv-oracle-cpu.lock .venv/bin/python benchmarks/campaign_scaling.py [--impl loop] \\
         [--shards 4] [--examples 100] [--rounds 3] [--jax] [--json PATH]
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 generation, the plugin, torch truth and magnitudes, error bounds, comparison, the JAX queue
 (in process), the wait for the JAX worker and its compute there; relation checks beside.
 
-    flock /tmp/conv-oracle-bench.lock env PYTHONPATH=TREE .venv/bin/python benchmarks/fuzz_breakdown.py \\
+    flock -x /tmp/conv-oracle-cpu.lock env PYTHONPATH=TREE .venv/bin/python benchmarks/fuzz_breakdown.py \\
         --impl loop --profile dev --examples 300 [--max-elements 3000]
 
 Run from a tree (``PYTHONPATH``) whose runner has ``make_arrays``, ``execute``,

@@ -1,7 +1,7 @@
 """Fuzzing throughput (examples/s of ``conv-oracle check --trusted``) of two source trees,
 measured in the same run, interleaved (ABBA per round), warm.
 
-    flock /tmp/conv-oracle-bench.lock .venv/bin/python benchmarks/fuzz_throughput.py \\
+    flock -x /tmp/conv-oracle-cpu.lock .venv/bin/python benchmarks/fuzz_throughput.py \\
         --tree old=/tmp/strategies-old --tree new=. --impl loop --profile dev --rounds 3 \\
         [--max-elements 3000] [--examples 300] [--families adversarial] [--json out.json]
 

@@ -15,9 +15,9 @@ torch is left to ``conv-oracle bench``: its time depends on what else the proces
 layer d each call took 12.5k page faults and 34 ms without JAX in the process, none and 17 ms
 with a JAX candidate timed alongside, as the bench has).
 
-Run under the bench lock; ``--single-core`` re-runs it pinned to one CPU::
+Run under the exclusive CPU lock; ``--single-core`` re-runs it pinned to one CPU::
 
-    flock /tmp/conv-oracle-bench.lock .venv/bin/python benchmarks/im2col_gemm_bound.py [--layers a,b,c,d] [--single-core]
+    flock -x /tmp/conv-oracle-cpu.lock .venv/bin/python benchmarks/im2col_gemm_bound.py [--layers a,b,c,d] [--single-core]
 """
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ Every number quoted comes from one run that also records what ran it:
   ``OPENBLAS_L2_SIZE`` are recorded: those variables force older kernels (about half the
   sgemm rate), so a number without them is meaningless.
 
-Run it under the team's lock so that benchmarks never overlap::
+Run it under the team's CPU lock, exclusively, so that nothing else runs while it times::
 
-    flock /tmp/conv-oracle-bench.lock .venv/bin/python -m conv_oracle.bench --impl im2col
+    flock -x /tmp/conv-oracle-cpu.lock .venv/bin/python -m conv_oracle.bench --impl im2col
 
 This module only produces data (a JSON-serialisable dict, and a plain text table);
 rendering the timing report is left to the report.
@@ -52,7 +52,7 @@ LAYERS: dict[str, ConvSpec] = {
 }
 BASELINES = ("torch", "jax")
 MODES = ("fwd", "fwdbwd")
-LOCK_PATH = "/tmp/conv-oracle-bench.lock"
+LOCK_PATH = "/tmp/conv-oracle-cpu.lock"    # held exclusively (flock -x) by a timed run, shared by tests
 
 
 # ---- what ran ---------------------------------------------------------------------------------
@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = Parser(prog="conv-oracle bench", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=f"Run under the lock: flock {LOCK_PATH} conv-oracle bench ...")
+                                epilog=f"Run under the lock: flock -x {LOCK_PATH} conv-oracle bench ...")
     p.add_argument("--impl", action="append", help="plugin to time against torch and JAX (repeatable; "
                    "default im2col)")
     p.add_argument("--layers", help=f"comma-separated layers from {','.join(LAYERS)} (default a-h)")

@@ -117,7 +117,7 @@ def triage_findings(name: str, summary, entry: dict, out_dir: str, env: dict, ve
             atomic_write(path, text)
             os.chmod(path, 0o755)
             failure["reproduction"] = {"script": os.path.join(SCRIPTS, filename),
-                                       **run_reproduction(path, result.kind, timeout, executor.memory_ceiling())}
+                                       **run_reproduction(path, result.kind, timeout, executor.memory_ceiling)}
 
 
 def run_reproduction(path: str, kind: str = "", timeout: float = REPRODUCTION_TIMEOUT_S,

@@ -344,7 +344,7 @@ class IsolatedExecutor:
         self._context = multiprocessing.get_context("spawn")
         self._process = None
         self._conn = None
-        self._memory_ceiling = None         # resident bytes at which the running worker is killed
+        self.memory_ceiling = None          # resident bytes at which the running worker is killed (None: no limit)
         self.memory_at_start = None         # resident bytes of the running worker when it was ready
         self.cases_in_worker = 0            # cases sent to the running worker, this one included
         handle, self._output_path = tempfile.mkstemp(prefix="conv-oracle-output-", suffix=".txt")
@@ -384,7 +384,7 @@ class IsolatedExecutor:
             self._stop(EXIT_GRACE_S)
             return f"the worker could not load the plugin: {error}"
         self.memory_at_start = resident_bytes(process.pid) or 0
-        self._memory_ceiling = self.memory_at_start + self.memory_limit if self.memory_limit else None
+        self.memory_ceiling = self.memory_at_start + self.memory_limit if self.memory_limit else None
         self.cases_in_worker = 0
         return ""
 
@@ -397,10 +397,6 @@ class IsolatedExecutor:
         (a leak, a cache) shows only after the cases that built it."""
         n = self.cases_in_worker
         return "" if n <= 1 else f" [the worker's case {n} since it started]"
-
-    def memory_ceiling(self) -> int | None:
-        """Resident bytes at which the current worker is killed (None: no limit or no worker)."""
-        return self._memory_ceiling
 
     def _limit_text(self) -> str:
         return (f"a limit of {self.memory_limit / 2**30:.2f} GiB added to the "
@@ -440,7 +436,7 @@ class IsolatedExecutor:
         self.cases_in_worker += 1
         try:
             self._conn.send((spec.descriptor(), (arrays.x, arrays.w, arrays.b, arrays.gy), backward))
-            stop, held = watch(self._conn.poll, self._process.pid, timeout, self._memory_ceiling)
+            stop, held = watch(self._conn.poll, self._process.pid, timeout, self.memory_ceiling)
             if stop == MEMORY:
                 history = self._history()
                 self._stop()
