@@ -61,6 +61,28 @@ def test_dispatch_configurations_fit_the_ci_budget(name, family, condition):
     assert drawn.family == family and drawn.spec.elements <= max_elements_budget("ci")
 
 
+def _effective(spec, axis):
+    return spec.dilation[axis] * ((spec.kh, spec.kw)[axis] - 1) + 1
+
+
+@pytest.mark.parametrize("name,condition", [
+    ("1x1 image", lambda s: s.h == s.w == 1),
+    ("kernel equal to the padded input, with bias", lambda s: s.bias and s.h + sum(s.padding[0]) == _effective(s, 0) > 1),
+    ("kernel equal to the padded input along w only", lambda s: s.w + sum(s.padding[1]) == _effective(s, 1)
+     and s.h + sum(s.padding[0]) > _effective(s, 0)),
+    ("stride larger than the kernel", lambda s: s.stride[0] > s.kh),
+    ("padding larger than the effective kernel minus 1", lambda s: s.padding[1][1] > _effective(s, 1) - 1),
+    ("a stride that does not divide the padded size", lambda s: (s.h + sum(s.padding[0]) - _effective(s, 0)) % s.stride[0]),
+    ("non-square kernel, stride and dilation", lambda s: s.kh != s.kw and s.stride[0] != s.stride[1]
+     and s.dilation[0] != s.dilation[1]),
+    ("depthwise without bias in float64", lambda s: s.groups == s.c > 1 and not s.bias and s.dtype == "float64"),
+    ("grouped with N > 1", lambda s: 1 < s.groups < s.c and s.n > 1),
+])
+def test_every_adversarial_corner_is_reachable(name, condition):
+    drawn = _find(drawn_specs(family="adversarial"), lambda d: condition(d.spec))
+    assert drawn.family == "adversarial" and drawn.spec.elements <= max_elements_budget("ci")
+
+
 def test_the_ci_budget_admits_a_33_channel_3x3_layer_on_16x16():
     from conv_oracle.spec import ConvSpec
     assert ConvSpec.parse("n1c33h16w16f33k3p1").elements <= max_elements_budget("ci") <= 2 ** 15
