@@ -328,6 +328,15 @@ def _side_options(layer: Layer, budget: int, max_side: int, n: int, c: int, f: i
     return _fitting(sides, lambda s: _fits(layer, budget, n, c, h, s, f, g))
 
 
+def _bias_is_free(caps: Capabilities, dtypes: tuple[str, ...]) -> bool:
+    """Whether bias is declared, and not required, in every one of ``dtypes`` (their limits
+    included): then a case is supported with a bias exactly when it is without one."""
+    if not caps.bias or caps.bias_required:
+        return False
+    limits = (caps.dtype_limits.get(dtype) for dtype in dtypes)
+    return all(limit is None or (limit.bias and not limit.bias_required) for limit in limits)
+
+
 @lru_cache(maxsize=4096)
 def _bias_options_of(caps: Capabilities, spec: ConvSpec) -> tuple[ConvSpec, ...]:
     return tuple(s for s in (spec, spec.replace(bias=True)) if not caps.unsupported_reasons(s))
@@ -374,7 +383,13 @@ def _realistic(draw, caps: Capabilities, layers, budget: int, max_side: int,
         w = _pick(draw, _side_options(layer, budget, max_side, n, c, f, g, False, h)) if h else None
     if h is None or w is None:
         return None
-    dtype = _choose(draw, tuple(dtypes or caps.dtypes))
+    dtypes = tuple(dtypes or caps.dtypes)
+    if _bias_is_free(caps, dtypes):                    # one draw: bias rides on the dtype
+        dtype, bias = _choose_with_flag(draw, dtypes)
+        spec = ConvSpec(n, c, h, w, f, layer.k, layer.k, (layer.stride,) * 2, layer.padding_pairs(),
+                        (layer.dilation,) * 2, g, bias, dtype)
+        return layer.name, spec, not caps.unsupported_reasons(spec)
+    dtype = _choose(draw, dtypes)
     spec = ConvSpec(n, c, h, w, f, layer.k, layer.k, (layer.stride,) * 2, layer.padding_pairs(),
                     (layer.dilation,) * 2, g, False, dtype)
     options = _bias_options(caps, spec)                # bias a capability allows
