@@ -6,11 +6,13 @@ F*KH*KW for dx, dw over a large batch N*Ho*Wo) and checks every output against e
 model, strictest first (each a :class:`~conv_oracle.bounds.DirectSum` for the case's dtype):
 
 1. ``float32``: exact float32 direct sum (float64 for float64 data), output rounded once;
-2. ``tf32-inputs``: float32 accumulation of inputs rounded to TF32;
-3. ``bf16-inputs``: float32 accumulation of inputs rounded to bfloat16;
-4. ``f16-accumulation``: float16 accumulation (inputs in float16);
-5. ``bf16-accumulation``: bfloat16 accumulation (inputs in bfloat16);
-6. ``none``.
+2. ``f32-accumulation``: float32 accumulation (inputs in float32): a float64 conv computed in
+   float32; for float32 and narrower data it is step 1, and is left out of their ladders;
+3. ``tf32-inputs``: float32 accumulation of inputs rounded to TF32;
+4. ``bf16-inputs``: float32 accumulation of inputs rounded to bfloat16;
+5. ``f16-accumulation``: float16 accumulation (inputs in float16);
+6. ``bf16-accumulation``: bfloat16 accumulation (inputs in bfloat16);
+7. ``none``.
 
 Each comes also as ``<model>/bias-after``, right after it: the same with y rounded to storage
 before the bias is added (and rounded again), as a library whose conv has no bias computes it.
@@ -72,6 +74,7 @@ class StandardModel:
 
 _BASE_MODELS = (
     ("float32", "exact float32 direct sum", None, None),
+    ("f32-accumulation", "float32 accumulation (inputs in float32)", "float32", "float32"),
     ("tf32-inputs", "float32 accumulation of TF32-rounded inputs", "float32", "tfloat32"),
     ("bf16-inputs", "float32 accumulation of bfloat16-rounded inputs", "float32", "bfloat16"),
     ("f16-accumulation", "float16 accumulation", "float16", "float16"),
@@ -79,19 +82,30 @@ _BASE_MODELS = (
 )
 
 
-def standard_models(*, flushed: bool = False) -> tuple[StandardModel, ...]:
+def standard_models(*, flushed: bool = False, dtype: str | None = None) -> tuple[StandardModel, ...]:
     """The ladder of standard models, strictest first: each base model, then the same with the
     bias added after the output rounding (a second rounding of y only: a library whose conv has
     no bias adds it afterwards); with ``flushed``, each of those is followed by itself with
     subnormals flushed to zero. ``precision`` judges against the ladder without flushing (its
     long reductions have no subnormals); the frameworks triage (:mod:`conv_oracle.triage`)
-    against the ladder with it (fuzzed cases have subnormal inputs)."""
+    against the ladder with it (fuzzed cases have subnormal inputs). With ``dtype``, the ladder
+    of that storage dtype: without the steps that are the ``float32`` step there (see
+    :func:`_is_the_direct_sum`); without it, every step of any dtype."""
     biases = (("", "", "before"), ("/bias-after", ", bias added after the output rounding", "after"))
     flushes = (("", "", False), ("/flushed", ", subnormals flushed to zero", True)) if flushed else (("", "", False),)
     return tuple(StandardModel(key + bias_key + flush_key, label + bias_label + flush_label, acc, inputs, bias, flush)
                  for key, label, acc, inputs in _BASE_MODELS
+                 if dtype is None or key == "float32" or not _is_the_direct_sum(acc, inputs, dtype)
                  for bias_key, bias_label, bias in biases
                  for flush_key, flush_label, flush in flushes)
+
+
+def _is_the_direct_sum(accumulate: str | None, inputs: str | None, dtype: str) -> bool:
+    """Whether a step that accumulates in the format it rounds the inputs to is, for ``dtype``
+    data, the default direct sum: the rounding leaves ``dtype`` inputs as they are and that
+    format is the default accumulation (``f32-accumulation`` for float32, bfloat16, float16)."""
+    return (accumulate is not None and accumulate == inputs and B.represents(inputs, dtype)
+            and B.DirectSum(accumulate).accumulation(dtype) == B.DirectSum().accumulation(dtype))
 
 
 #: The precision verdict's ladder (see :func:`standard_models`).
@@ -165,7 +179,7 @@ def _measure(plugin: ConvPlugin, spec: ConvSpec, seed: int, fill: str, executor=
     outputs = [o for o in ctx.outputs if backward or o == "y"]
     ctx.outputs = tuple(outputs)
     reference = B.reference_bound(ctx)
-    for standard in STANDARD_MODELS:
+    for standard in standard_models(dtype=spec.dtype):
         try:
             model = B.checked_model_bounds(standard.model(), ctx)
         except B.ModelBoundError:                   # K u >= 1 somewhere: no bound for this case
@@ -282,16 +296,17 @@ class PrecisionVerdict:
         return ", ".join(parts) or "-"
 
 
-def _strictest(measures: list[CaseMeasure], outputs) -> tuple[str, dict, dict]:
-    """(verdict key, worst ratio per model, cases decided per model) over ``outputs``."""
+def _strictest(measures: list[CaseMeasure], outputs, dtype: str) -> tuple[str, dict, dict]:
+    """(verdict key, worst ratio per model of ``dtype``'s ladder, cases decided per model) over ``outputs``."""
     worst, decided = {}, {}
-    for standard in STANDARD_MODELS:
+    ladder = standard_models(dtype=dtype)
+    for standard in ladder:
         values = [r for m in measures for o, r in m.ratios.get(standard.key, {}).items()
                   if o in outputs and r is not None]
         worst[standard.key] = max(values) if values else None
         decided[standard.key] = sum(any(r is not None for o, r in m.ratios.get(standard.key, {}).items()
                                         if o in outputs) for m in measures)
-    verdict = next((s.key for s in STANDARD_MODELS if worst[s.key] is not None and worst[s.key] <= 1.0), NONE)
+    verdict = next((s.key for s in ladder if worst[s.key] is not None and worst[s.key] <= 1.0), NONE)
     return verdict, worst, decided
 
 
@@ -319,14 +334,14 @@ def judge(plugin: ConvPlugin, dtype: str, *, seed: int = 0, per_family: int = 2,
                                 f"the declared capabilities (at least {MIN_CASES} needed)", {}, {}, {}, [], {},
                                 len(measures), errors, faults, [asdict(m) for m in measures])
     judged = [m for m in measures if not m.error]
-    verdict, worst, decided = _strictest(judged, OUTPUTS)
-    per_output = {o: _strictest(judged, (o,))[0]
+    verdict, worst, decided = _strictest(judged, OUTPUTS, dtype)
+    per_output = {o: _strictest(judged, (o,), dtype)[0]
                   for o in OUTPUTS if any(o in m.ratios.get("float32", {}) for m in judged)}
     if errors:
         verdict = NONE
         deciding = [{"model": NONE, "role": "exact failure", "detail": e} for e in errors[:3]]
     else:
-        deciding = _deciding(measures, verdict, name)
+        deciding = _deciding(measures, verdict, name, dtype)
     bits = _fit(kept, dtype)
     label = (f"meets none of the standard models ({len(errors)} cases failed an exact check)" if errors else
              "meets none of the standard models" if verdict == NONE else
@@ -337,9 +352,9 @@ def judge(plugin: ConvPlugin, dtype: str, *, seed: int = 0, per_family: int = 2,
                             errors, faults, [asdict(m) for m in measures])
 
 
-def _deciding(measures: list[CaseMeasure], verdict: str, impl: str) -> list[dict]:
+def _deciding(measures: list[CaseMeasure], verdict: str, impl: str, dtype: str) -> list[dict]:
     """The worst case under the verdict's model and the case that breaks the next stricter one."""
-    keys = [s.key for s in STANDARD_MODELS]
+    keys = [s.key for s in standard_models(dtype=dtype)]
     picks = []
     stricter = keys[:keys.index(verdict)] if verdict in keys else keys
     if stricter:

@@ -3,9 +3,10 @@
 * ``library bug``: a crash, a hang, an exception that is not a missing feature, a mutated or
   aliased input, or an error outside every standard precision model;
 * ``precision property``: outside the declared model but within a looser standard model, named
-  by its key in the precision ladder (:func:`conv_oracle.precision.standard_models`, with its
-  subnormals-flushed variants): TF32 or bfloat16 inputs, float16 or bfloat16 accumulation, the
-  bias added after the output rounding, subnormals flushed;
+  by its key in the precision ladder of the case's dtype (:func:`conv_oracle.precision.standard_models`,
+  with its subnormals-flushed variants): float32 accumulation (of float64 data), TF32 or bfloat16
+  inputs, float16 or bfloat16 accumulation, the bias added after the output rounding, subnormals
+  flushed;
 * ``semantic difference``: a different output shape or dtype, NaN/Inf placed differently;
 * ``adapter limitation``: the library does not implement a declared case ("not implemented",
   "unsupported"), or the adapter's declaration and refusals disagree.
@@ -148,7 +149,7 @@ def _triage_bound(plugin: ConvPlugin, result, executor) -> Triage:
     failing = [v.output for v in bad]
     if within(plugin.error_model, ev, failing, result.fill):
         return Triage(LIBRARY_BUG, f"{what}; the re-run met the bound: the library is not deterministic here")
-    ladder = standard_models(flushed=True)
+    ladder = standard_models(flushed=True, dtype=spec.dtype)
     vacuous = []
     for standard in ladder:
         met = within(standard.model(), ev, failing, result.fill)

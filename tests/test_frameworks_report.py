@@ -237,3 +237,22 @@ def test_a_relation_script_of_a_holding_relation_does_not_reproduce(tmp_path, ta
     assert record.ok, record.message()
     assert run.returncode == 0 and "not reproduced" in run.stdout, run.stdout + run.stderr
 
+
+def test_a_float64_conv_computed_in_float32_is_triaged_as_float32_accumulation():
+    """The ladder's float32-accumulation step, between the float64 direct sum and TF32 inputs: a
+    float64 case summed in float32 is that precision property (it used to read 'tf32-inputs')."""
+    from conv_oracle import registry
+    from conv_oracle.precision import standard_models
+    from conv_oracle.runner import run_case
+    from conv_oracle.spec import ConvSpec
+    from conv_oracle.triage import PRECISION, triage
+
+    keys = [m.key for m in standard_models(flushed=True, dtype="float64")]
+    assert keys.index("float32") < keys.index("f32-accumulation") < keys.index("tf32-inputs")
+    assert "f32-accumulation" not in [m.key for m in standard_models(flushed=True, dtype="float32")]
+    plugin = registry.load(f"{PLANTED}:Float32Arithmetic")
+    result = run_case(plugin, ConvSpec.parse("n2c8h6w6f3k3b1 f64"), 0, "normal")
+    assert result.kind == "bound", result.message()
+    verdict = triage(plugin, result)
+    assert (verdict.category, verdict.model) == (PRECISION, "f32-accumulation"), verdict
+

@@ -19,6 +19,9 @@ def run_planted(x, w, b, gy, stride, padding, dilation, groups, *, fault=""):
         if run_planted.calls > 5:
             import os
             os._exit(1)
+    storage = x.dtype
+    if fault == "float32-arithmetic":   # a float64 conv computed in float32 (inputs cast, sums in float32)
+        x, w, b = (None if a is None else a.astype(np.float32) for a in (x, w, b))
     if fault == "mixes-batch":      # each image leaks 1e-3 of the next one into its output (none when N = 1)
         x = x + np.float32(1e-3) * (np.roll(x, 1, axis=0) - x)
     (pt, pb), (pl, pr) = padding
@@ -45,7 +48,7 @@ def run_planted(x, w, b, gy, stride, padding, dilation, groups, *, fault=""):
         y += b[None, :, None, None]
     if fault == "crops-output":
         y = y[:, :, :-1]
-    return {"y": y}
+    return {"y": y.astype(storage)}
 
 
 class Planted(FrameworkPlugin):
@@ -75,6 +78,12 @@ class CropsOutput(Planted):
 class NotImplementedDilation(Planted):
     name = "planted-not-implemented"
     options = {"fault": "not-implemented"}
+
+
+class Float32Arithmetic(Planted):
+    name = "planted-float32-arithmetic"
+    capabilities = Capabilities(dtypes=("float64",), backward=False, max_stride=1)
+    options = {"fault": "float32-arithmetic"}
 
 
 class NoFault(Planted):
