@@ -18,6 +18,7 @@ in :class:`DirectSum`'s docstring.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,17 @@ def gamma(k: int, u: float) -> float:
     """gamma_k = k u / (1 - k u); infinite once k u >= 1 (no bound exists)."""
     ku = k * u
     return ku / (1.0 - ku) if ku < 1.0 else float("inf")
+
+
+def integer_valued(a: np.ndarray) -> bool:
+    """Whether every element of ``a`` is an integer (``np.array_equal(a, np.round(a))``), the
+    first element tried alone first: random data fails there, without rounding the array."""
+    if a.size == 0:
+        return True
+    first = float(a.item(0))
+    if math.isnan(first) or (math.isfinite(first) and first != round(first)):
+        return False
+    return bool(np.array_equal(a, np.round(a)))
 
 
 def represents(wide: str, narrow: str) -> bool:
@@ -229,12 +241,13 @@ class DirectSum(ErrorModel):
                 if after:
                     err = (1 + u_s) * err + u_s * s + eta_s
                 err = u_s * ctx.magnitude(o) + (1 + u_s) * err + eta_s
-            out[o] = np.where(self._exact_integer(ctx, o, acc, rounds), 0.0, err)
+            exact = self._exact_integer(ctx, o, acc, rounds)
+            out[o] = err if exact is False else np.where(exact, 0.0, err)   # False: no element is exact
         return out
 
     def _exact_integer(self, ctx: BoundContext, o: str, acc: str, rounds: bool):
         """Per element: integer inputs, partial sums exact in the accumulator, result exact in storage."""
-        if not all(a.size == 0 or np.array_equal(a, np.round(a)) for a in ctx.operands(o)):
+        if not all(integer_valued(a) for a in ctx.operands(o)):
             return False
         exact = ctx.scale[o] < 2.0 ** MANTISSA_BITS[acc]
         if rounds:
@@ -301,7 +314,7 @@ def integer_exact(ctx: BoundContext) -> bool:
     representable in the tested dtype, so a direct sum in any order must be exact."""
     limit = 2.0 ** MANTISSA_BITS[ctx.spec.dtype]
     arrays = [ctx.x, ctx.w, ctx.gy] + ([ctx.b] if ctx.b is not None else [])
-    if any(a.size and not np.array_equal(a, np.round(a)) for a in arrays):
+    if not all(integer_valued(a) for a in arrays):
         return False
     return all(ctx.scale[o].size == 0 or float(ctx.scale[o].max()) < limit for o in ctx.outputs)
 
@@ -332,27 +345,28 @@ class ModelBoundError(ValueError):
 def checked_model_bounds(model: ErrorModel, ctx: BoundContext) -> dict[str, np.ndarray]:
     """``model.bounds(ctx)``, each output checked: an array of exactly the output's shape,
     finite and non-negative everywhere. Anything else raises :class:`ModelBoundError`."""
-    name = model.describe()
+    def failure(text: str) -> ModelBoundError:    # the model described only when it fails: most cases pass
+        return ModelBoundError(f"error model {model.describe()!r}{text}")
+
     try:
         raw = model.bounds(ctx)
     except Exception as exc:
-        raise ModelBoundError(f"error model {name!r} raised {type(exc).__name__}: {exc}") from exc
+        raise failure(f" raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ModelBoundError(f"error model {name!r} returned {type(raw).__name__}, expected a dict of arrays")
+        raise failure(f" returned {type(raw).__name__}, expected a dict of arrays")
     out = {}
     for o in ctx.outputs:
         shape = ctx.scale[o].shape
         if o not in raw:
-            raise ModelBoundError(f"error model {name!r} returned no bound for {o}")
+            raise failure(f" returned no bound for {o}")
         value = raw[o]
         if not isinstance(value, np.ndarray):
-            raise ModelBoundError(f"error model {name!r}: bound of {o} is {type(value).__name__}, "
-                                  f"expected an array of shape {shape}")
+            raise failure(f": bound of {o} is {type(value).__name__}, expected an array of shape {shape}")
         if value.shape != shape:
-            raise ModelBoundError(f"error model {name!r}: bound of {o} has shape {value.shape}, "
-                                  f"expected exactly {shape} (no broadcasting)")
+            raise failure(f": bound of {o} has shape {value.shape}, expected exactly {shape} (no broadcasting)")
         value = value.astype(np.float64, copy=False)
-        if np.isfinite(value).all() and not (value < 0).any():   # the common case: one pass, nothing to locate
+        if value.size == 0 or (value.min() >= 0 and value.max() < np.inf):   # the common case: nothing to locate
+            # (a NaN makes both comparisons false: then the search below finds and names it)
             out[o] = value
             continue
         # Where an input NaN/Inf reaches the element (its magnitude is not finite) the truth is
@@ -360,15 +374,15 @@ def checked_model_bounds(model: ErrorModel, ctx: BoundContext) -> dict[str, np.n
         used = np.isfinite(ctx.scale[o])
         if np.isnan(value[used]).any():
             at = tuple(int(i) for i in np.argwhere(np.isnan(value) & used)[0])
-            raise ModelBoundError(f"error model {name!r}: bound of {o} is NaN at {at} "
-                                  f"({int(np.isnan(value[used]).sum())} of {value.size} elements)")
+            raise failure(f": bound of {o} is NaN at {at} "
+                          f"({int(np.isnan(value[used]).sum())} of {value.size} elements)")
         if np.isinf(value[used]).any():
             at = tuple(int(i) for i in np.argwhere(np.isinf(value) & used)[0])
-            raise ModelBoundError(f"error model {name!r}: bound of {o} is infinite at {at}: no bound "
-                                  "(an accumulation length beyond 1/u, or an overflow in the model)")
+            raise failure(f": bound of {o} is infinite at {at}: no bound "
+                          "(an accumulation length beyond 1/u, or an overflow in the model)")
         if (value[used] < 0).any():
             at = tuple(int(i) for i in np.argwhere((value < 0) & used)[0])
-            raise ModelBoundError(f"error model {name!r}: bound of {o} is negative at {at} ({value[at]:.3g})")
+            raise failure(f": bound of {o} is negative at {at} ({value[at]:.3g})")
         out[o] = value
     return out
 

@@ -39,7 +39,8 @@ class ResultStream:
 
     def write(self, result) -> None:
         """One case record (a CaseResult)."""
-        self.write_record(result.to_dict())
+        if self.handle is not None:       # no file (check without --jsonl): no record to build
+            self.write_record(result.to_dict())
 
     def write_record(self, record: dict) -> None:
         if self.handle is None:

@@ -72,3 +72,112 @@ def test_a_disagreeing_jax_answer_is_caught_through_the_quick_test(jax_worker):
     check.submit(result, a, truth, ctx)
     (judged,) = check.finished(wait=True)
     assert judged.jax["status"] == DISAGREE and [v["output"] for v in judged.jax["verdicts"]] == ["dx"]
+
+
+# ---- the in-process case path: each shortcut against the plain form it replaces ----------------
+any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
+integer_or_not = st.one_of(st.integers(-5, 5).map(float), any_float, st.just(-0.0))
+
+
+@given(arrays(np.float64, st.integers(0, 12), elements=integer_or_not))
+def test_integer_valued_is_the_array_equal_to_its_rounding(values):
+    from conv_oracle.bounds import integer_valued
+
+    assert integer_valued(values) == bool(np.array_equal(values, np.round(values)))
+
+
+def _plain_verdict(got, truth, bound):
+    """compare_output's numbers by the plain formulas (masked arrays, where-form ratio, numpy's
+    norm and median): what each fast path must reproduce bit for bit."""
+    finite = np.isfinite(truth)
+    err = np.where(finite, np.abs(got - np.where(finite, truth, 0.0)), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = np.where(err == 0, 0.0, err / bound)
+    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    norm = float(np.linalg.norm(np.where(finite, truth, 0.0)))
+    return (int(np.count_nonzero(err > bound)), tuple(int(i) for i in worst), float(ratio[worst]),
+            float(np.median(ratio)), not bound.any(),
+            float(np.linalg.norm(np.where(finite, bound, 0.0)) / norm) if norm > 0 else None)
+
+
+small = st.floats(-1e3, 1e3, allow_nan=False)
+spiky = st.one_of(small, st.sampled_from([np.nan, np.inf, -np.inf, 0.0]))
+
+
+@settings(max_examples=300)
+@given(st.integers(1, 30).flatmap(lambda n: st.tuples(
+    arrays(np.float64, n, elements=spiky), arrays(np.float64, n, elements=small),
+    arrays(np.float64, n, elements=st.one_of(st.just(0.0), st.floats(0, 1e3))), st.booleans())))
+def test_the_comparison_keeps_the_plain_formulas(case):
+    """Finite and NaN/Inf values (the same positions in got and truth), zero and positive bounds."""
+    values, noise, bound, same = case
+    truth = values
+    got = np.where(np.isfinite(values), values + noise * 1e-3 if not same else values, values)
+    with np.errstate(over="ignore"):
+        verdict = compare_output("y", got, truth, bound, "float64")
+    assert verdict.kind in ("ok", "bound")
+    assert (verdict.mismatched, verdict.worst_index, verdict.max_ratio, verdict.median_ratio,
+            verdict.exact_required, verdict.bound_power) == _plain_verdict(got, truth, bound)
+
+
+def test_a_nonfinite_value_of_its_own_is_still_found():
+    truth, bound = np.ones(5), np.ones(5)
+    for bad in (np.nan, np.inf, -np.inf):
+        got = truth.copy()
+        got[3] = bad
+        verdict = compare_output("y", got, truth, bound, "float64")
+        assert verdict.kind == "nonfinite" and "index (3,)" in verdict.detail
+        verdict = compare_output("y", truth, got, bound, "float64")
+        assert verdict.kind == "nonfinite" and "index (3,)" in verdict.detail
+
+
+@given(st.sampled_from([np.nan, np.inf, -np.inf, -1.0]), st.integers(0, 17), st.booleans())
+def test_a_bad_bound_is_named_wherever_it_is(bad, at, where_input_is_nonfinite):
+    """The one-pass check of a model's bound still refuses NaN, Inf and negative bounds (and lets
+    any bound stand where the case's magnitude is not finite)."""
+    import pytest
+
+    from conv_oracle.bounds import ErrorModel, ModelBoundError, checked_model_bounds
+
+    spec = ConvSpec.parse("n1c2h4w4f2k3 f32")
+    a = make_arrays(spec, 0).as_float64()
+    truth, scale = torch_oracle.reference(spec, a.x, a.w, a.b, a.gy)
+    if where_input_is_nonfinite:
+        scale = dict(scale, y=scale["y"].copy())
+        scale["y"].flat[at % scale["y"].size] = np.inf
+
+    class OneBadElement(ErrorModel):
+        def bounds(self, ctx):
+            out = {o: np.ones_like(ctx.scale[o]) for o in ctx.outputs}
+            out["y"].flat[at % out["y"].size] = bad
+            return out
+
+    ctx = bound_context(spec, a, scale, truth)
+    if where_input_is_nonfinite:     # no bound is used there: the NaN/Inf positions are compared exactly
+        kept = checked_model_bounds(OneBadElement(), ctx)["y"].flat[at % scale["y"].size]
+        assert np.isnan(kept) if np.isnan(bad) else kept == bad
+    else:
+        with pytest.raises(ModelBoundError, match="NaN|infinite|negative"):
+            checked_model_bounds(OneBadElement(), ctx)
+
+
+def test_a_record_is_the_dataclass_dict():
+    """CaseResult.to_dict and Verdict.to_dict, built field by field, give what dataclasses.asdict gave."""
+    from dataclasses import asdict
+
+    from conv_oracle import registry
+    from conv_oracle.runner import run_case
+
+    plugin = registry.load("conv_oracle.mutants:dilation_ignored")
+    cases = (("n2c3h7w7f4k3p2d2", "normal"), ("n1c2h5w5f2k3p1", "nonfinite"), ("n1c2h5w5f2k3p1b0", "integer"))
+    for descriptor, fill in cases:
+        result = run_case(plugin, ConvSpec.parse(descriptor), 3, fill)
+        result.jax = {"status": DISAGREE, "verdicts": [v.to_dict() for v in result.verdicts], "detail": "x"}
+        expected = {"record": "case", **asdict(result)}
+        expected["verdicts"] = [{**asdict(v), "worst_index": None if v.worst_index is None else list(v.worst_index),
+                                 "layout_index": None if v.layout_index is None else list(v.layout_index)}
+                                for v in result.verdicts]
+        expected["replay"] = result.replay()
+        record = result.to_dict()
+        assert record == expected and list(record) == list(expected)
+        assert record["jax"] is not result.jax and record["jax"]["verdicts"][0] is not result.jax["verdicts"][0]
