@@ -21,6 +21,7 @@ Compiled functions are kept in memory and in JAX's persistent compilation cache.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import lru_cache
 
 import numpy as np
@@ -29,6 +30,9 @@ from .. import config
 from ..spec import ConvSpec
 
 CACHE_DIR = config.cache_dir() / "jax"
+# Entered around each compilation (or load from the persistent cache): the worker process sets
+# one that lets XLA's compiler use every CPU meanwhile (see worker.py).
+compile_context = nullcontext
 
 
 def _setup():
@@ -159,7 +163,8 @@ def _compiled(key: tuple[int, int, int, int, int, int]):
 
     ob = sb - kb + 1
     shapes = [(nb, groups * ib, sb, sb), (groups * fb, ib, kb, kb), (groups * fb,), (nb, groups * fb, ob, ob)]
-    return jax.jit(fwd_bwd).lower(*(jax.ShapeDtypeStruct(s, np.float64) for s in shapes)).compile()
+    with compile_context():
+        return jax.jit(fwd_bwd).lower(*(jax.ShapeDtypeStruct(s, np.float64) for s in shapes)).compile()
 
 
 def reference(spec: ConvSpec, x, w, b, gy) -> dict:
