@@ -71,14 +71,14 @@ def _bucket(n: int, smallest: int, factor: int) -> int:
     return size
 
 
-KERNEL_BUCKETS = (5, 9, 17, 33, 65)  # zero taps appended; 5 covers the fuzzed sizes
+KERNEL_BUCKETS = (1, 3, 5, 9, 17, 33, 65)  # zero taps appended
 FINE_KERNEL_BUCKETS = (1, 3, 5, 7, 9, 17, 33, 65)
 # Multiply-adds (fwd) up to which a coarse bucket is used: cheap, and it serves many small
 # cases with one compilation. A larger problem, like a realistic layer (32 channels, 16x16),
 # would cost 100x its own work there; it gets a fine bucket (each size at most 2x, the image
 # side 1.5x) or reuses a compiled one that costs at most REUSE_FACTOR times that much (a compilation,
 # 0.3-1 s, costs more than running a 16x larger problem).
-COARSE_MACS = 2_000_000
+COARSE_MACS = 200_000
 REUSE_FACTOR = 16
 _compiled_keys: list[tuple[int, ...]] = []     # in this process, in order
 
@@ -167,8 +167,9 @@ def _compiled(key: tuple[int, int, int, int, int, int]):
         return jax.jit(fwd_bwd).lower(*(jax.ShapeDtypeStruct(s, np.float64) for s in shapes)).compile()
 
 
-def reference(spec: ConvSpec, x, w, b, gy) -> dict:
-    """y, dx, dw (and db) in float64 for float64 NCHW/OIHW inputs."""
+def reference(spec: ConvSpec, x, w, b, gy, bucket: tuple[int, ...] | None = None) -> dict:
+    """y, dx, dw (and db) in float64 for float64 NCHW/OIHW inputs, computed in ``bucket`` (a key
+    of :func:`buckets` that holds the case; by default the one :func:`buckets` picks)."""
     n, c, h, wd, f = spec.n, spec.c, spec.h, spec.w, spec.f
     g = spec.groups
     cg, fg = c // g, f // g
@@ -178,7 +179,7 @@ def reference(spec: ConvSpec, x, w, b, gy) -> dict:
     hf, wf = hp - dh * (spec.kh - 1), wp - dw * (spec.kw - 1)   # stride-1 output size
     ho, wo = spec.out_hw
 
-    key = buckets(spec)
+    key = bucket or buckets(spec)
     gb, nb, ib, fb, kb, sb = key                              # ib, fb: in/out channels per group; gb >= g
     ob = sb - kb + 1                                          # bucketed output size
     # Arrays are handled as 5-D views (batch, group, channel in the group, H, W): a group's channels
