@@ -19,7 +19,7 @@ in :class:`DirectSum`'s docstring.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -88,6 +88,7 @@ class BoundContext:
     terms: dict[str, int]
     outputs: tuple[str, ...] = OUTPUTS
     truth: dict[str, np.ndarray] | None = None
+    _reference_errors: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def u(self) -> float:
@@ -109,9 +110,17 @@ class BoundContext:
         (see :func:`reference_bound`), or ``scale`` when there is no truth."""
         if self.truth is None or self.truth.get(output) is None:
             return self.scale[output] * (1 + gamma(self.terms[output], UNIT_ROUNDOFF[REFERENCE_DTYPE]))
-        k = self.terms[output]
-        return np.abs(self.truth[output]) + (2 * gamma(k, UNIT_ROUNDOFF[REFERENCE_DTYPE]) * self.scale[output]
-                                             + k * UNDERFLOW_UNIT[REFERENCE_DTYPE])
+        return np.abs(self.truth[output]) + self.reference_error(output)
+
+    def reference_error(self, output: str) -> np.ndarray:
+        """``2 gamma_K(u64) scale + K eta64`` per element: the float64 reference's own error (see
+        :func:`reference_bound`), computed once per output (a model's output rounding uses it too)."""
+        error = self._reference_errors.get(output)
+        if error is None:
+            k = self.terms[output]
+            u, eta = UNIT_ROUNDOFF[REFERENCE_DTYPE], UNDERFLOW_UNIT[REFERENCE_DTYPE]
+            error = self._reference_errors[output] = 2 * gamma(k, u) * self.scale[output] + k * eta
+        return error
 
 
 class ErrorModel:
@@ -305,8 +314,7 @@ class PerDtype(ErrorModel):
 def reference_bound(ctx: BoundContext) -> dict[str, np.ndarray]:
     """Rounding error of the float64 reference itself, plus the rounding of ``scale``
     (computed in float64 from non-negative terms, so it may be low by gamma_K(u64))."""
-    u, eta = UNIT_ROUNDOFF[REFERENCE_DTYPE], UNDERFLOW_UNIT[REFERENCE_DTYPE]
-    return {o: 2 * gamma(ctx.terms[o], u) * ctx.scale[o] + ctx.terms[o] * eta for o in ctx.outputs}
+    return {o: ctx.reference_error(o) for o in ctx.outputs}
 
 
 def integer_exact(ctx: BoundContext) -> bool:
