@@ -95,6 +95,44 @@ def blas() -> list[dict]:
     return sorted(found, key=lambda b: (str(b.get("internal_api")), str(b.get("prefix"))))  # load order varies
 
 
+#: environment variables that size the thread pools of the libraries candidates use
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS",
+                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                    "TF_NUM_INTEROP_THREADS", "XLA_FLAGS")
+
+
+def threads() -> dict:
+    """The threads this process computes with: torch's intra-op and inter-op threads (when torch
+    is imported: a plugin's setup may have set them), every BLAS/OpenMP pool threadpoolctl finds,
+    the thread variables set in its environment, and the CPUs it may run on."""
+    from threadpoolctl import threadpool_info
+
+    torch = sys.modules.get("torch")
+    pools = sorted(({k: p.get(k) for k in ("user_api", "internal_api", "prefix", "num_threads")}
+                    for p in threadpool_info()), key=lambda p: (str(p["internal_api"]), str(p["prefix"])))
+    return {"cpus": len(os.sched_getaffinity(0)),
+            "torch": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
+            if torch is not None and hasattr(torch, "get_num_threads") else None,
+            "pools": pools,
+            "variables": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}}
+
+
+def thread_environment(recorded: dict, *, torch: bool) -> dict:
+    """Environment variables that give a fresh process the threads of ``recorded`` (:func:`threads`
+    of the process that ran a case), set before any library loads: each pool's count under its
+    library's variable, OMP_NUM_THREADS from torch's intra-op threads when ``torch`` (torch sizes
+    its pool from it), the recorded variables themselves otherwise."""
+    out = dict(recorded.get("variables") or {})
+    for pool in recorded.get("pools") or []:
+        variable = {"openblas": "OPENBLAS_NUM_THREADS", "mkl": "MKL_NUM_THREADS", "blis": "BLIS_NUM_THREADS",
+                    "openmp": "OMP_NUM_THREADS"}.get(str(pool.get("internal_api")))
+        if variable and pool.get("num_threads"):
+            out[variable] = str(pool["num_threads"])
+    if torch and recorded.get("torch"):
+        out["OMP_NUM_THREADS"] = str(recorded["torch"]["intra_op"])
+    return out
+
+
 def describe(jax_settings: dict | None = None) -> dict:
     """Everything but the JAX side, which lives in its worker (pass its settings in)."""
     import hypothesis

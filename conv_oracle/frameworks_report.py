@@ -98,8 +98,9 @@ def triage_findings(name: str, summary, entry: dict, out_dir: str, env: dict, ve
             spec = ConvSpec.parse(result.descriptor)
             filename = _script_name(name, index)
             path = os.path.join(out_dir, SCRIPTS, filename)
+            threads = executor.worker_threads()   # a worker's, started as the campaign's was
             described = dict(kind=result.kind, triage=f"{verdict.category}: {verdict.reason}", versions=versions,
-                             environment=_machine_line(env), filename=filename)
+                             environment=_machine_line(env), filename=filename, threads=threads)
             if result.search == RELATION:       # the relation re-checked on the library's own outputs
                 text = relation_script(plugin, result.relation, spec, result.seed,
                                        bounds_of=Calls(plugin, executor).bounds, **described)
@@ -116,27 +117,37 @@ def triage_findings(name: str, summary, entry: dict, out_dir: str, env: dict, ve
                               **described)
             atomic_write(path, text)
             os.chmod(path, 0o755)
-            failure["reproduction"] = {"script": os.path.join(SCRIPTS, filename),
-                                       **run_reproduction(path, result.kind, timeout, executor.memory_ceiling)}
+            failure["reproduction"] = {"script": os.path.join(SCRIPTS, filename), "threads": threads,
+                                       **run_reproduction(path, result.kind, timeout, executor.memory_ceiling,
+                                                          threads=threads, torch="torch" in getattr(plugin, "requires", ()))}
 
 
 def run_reproduction(path: str, kind: str = "", timeout: float = REPRODUCTION_TIMEOUT_S,
-                     memory_ceiling: int | None = None) -> dict:
+                     memory_ceiling: int | None = None, *, threads: dict | None = None, torch: bool = False) -> dict:
     """Run a reproduction script in a fresh interpreter under the limits its case had in the
-    worker: the case timeout, the worker's resident-memory ceiling (bytes, None: none), one
-    BLAS/OpenMP thread. Reproduced when it exits 1 saying so, when the library kills it (a crash
-    reproduces as a signal), or when a hang or memory fault (``kind``) shows as that limit.
+    worker: the case timeout, the worker's resident-memory ceiling (bytes, None: none), the
+    worker's threads (``threads``: :func:`conv_oracle.environment.threads` of the worker; None: one
+    BLAS/OpenMP thread, the worker's default; ``torch``: the library is torch, its intra-op
+    threads count). The script sets its threads itself; they are in its environment too, for a
+    script that does not. Reproduced when it exits 1 saying so, when the library kills it (a
+    crash reproduces as a signal), or when a hang or memory fault (``kind``) shows as that limit.
     ``limits`` says what the run had, and what of the worker it could not have."""
+    from .environment import thread_environment
     from .isolation import ONE_THREAD_ENVIRONMENT, run_limited
 
+    variables = ONE_THREAD_ENVIRONMENT if threads is None else thread_environment(threads, torch=torch)
+    torch_threads = (threads or {}).get("torch") if torch else None
+    thread_text = ("the worker's threads: " if threads is not None else "one BLAS/OpenMP thread: ") + (
+        f"torch intra-op {torch_threads['intra_op']}, " if torch_threads else "") + (
+        " ".join(f"{k}={v}" for k, v in sorted(variables.items())) or "no thread variables")
     limits = (f"timeout {timeout:g} s; "
               + (f"resident memory up to {memory_ceiling / 2**30:.2f} GiB (the worker's ceiling)" if memory_ceiling
                  else "no memory limit (the worker had none)")
-              + "; one BLAS/OpenMP thread; not replayed: the cases the worker ran before this one "
+              + f"; {thread_text}; not replayed: the cases the worker ran before this one "
                 "(the script runs this case alone)")
     path = os.path.abspath(path)                  # it runs in its own directory
     run = run_limited([sys.executable, path], timeout=timeout, memory_ceiling=memory_ceiling,
-                      cwd=os.path.dirname(path), env=dict(os.environ, **ONE_THREAD_ENVIRONMENT))
+                      cwd=os.path.dirname(path), env=dict(os.environ, **variables))
     if run.stopped == "hang":
         return {"reproduced": kind == "hang", "limits": limits,
                 "output": f"the script did not finish within {timeout:g} s" + (" (a hang reproduces)" if kind == "hang"

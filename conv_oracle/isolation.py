@@ -265,7 +265,9 @@ def _serve(conn, registry_name: str, output_path: str, parent_pid: int, wrap=Non
     prepare_library(plugin)   # its declared settings, then its import: not charged to the memory limit
     if wrap is not None:      # e.g. an output mutant of the plugin (selftest --impl)
         plugin = wrap(plugin)
-    conn.send(("ready", ""))
+    from .environment import threads
+
+    conn.send(("ready", threads()))   # the threads its cases run with (the plugin's setup may have set them)
     while True:
         request = conn.recv()
         if request is None:
@@ -347,6 +349,7 @@ class IsolatedExecutor:
         self.memory_ceiling = None          # resident bytes at which the running worker is killed (None: no limit)
         self.memory_at_start = None         # resident bytes of the running worker when it was ready
         self.cases_in_worker = 0            # cases sent to the running worker, this one included
+        self.threads = None                 # environment.threads() of the worker once ready (None: none started)
         handle, self._output_path = tempfile.mkstemp(prefix="conv-oracle-output-", suffix=".txt")
         os.close(handle)
 
@@ -377,16 +380,26 @@ class IsolatedExecutor:
             if not self._conn.poll(START_TIMEOUT_S):
                 self._stop()
                 return f"the worker did not load the plugin within {START_TIMEOUT_S:g} s; it was killed"
-            state, error = self._conn.recv()
+            state, detail = self._conn.recv()
         except (EOFError, ConnectionError, OSError):
             return "the worker died while loading the plugin: " + _death(self._stop(EXIT_GRACE_S))
         if state != "ready":
             self._stop(EXIT_GRACE_S)
-            return f"the worker could not load the plugin: {error}"
+            return f"the worker could not load the plugin: {detail}"
+        self.threads = detail
         self.memory_at_start = resident_bytes(process.pid) or 0
         self.memory_ceiling = self.memory_at_start + self.memory_limit if self.memory_limit else None
         self.cases_in_worker = 0
         return ""
+
+    def worker_threads(self) -> dict | None:
+        """:func:`conv_oracle.environment.threads` of the worker its cases run in (one is started
+        when none runs); None when none can start."""
+        if self._process is None or not self._process.is_alive():
+            self._stop()
+            if self._start():
+                return None
+        return self.threads
 
     def restart(self) -> None:
         """Stop the worker now: the next case runs in a fresh one (nothing before it in its history)."""

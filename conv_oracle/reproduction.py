@@ -9,10 +9,13 @@ the library on, the declared bound of each, and the relation's own sides functio
 (``conv_oracle.relations.*_sides``, its source): it re-checks the relation that failed, not the
 float64 reference (a relation can fail where every output passes the reference).
 Run it with ``python SCRIPT``: exit 1 and ``REPRODUCED`` when the finding shows, 0 when not,
-2 when the library cannot be imported. The frameworks report runs each script once under the
-limits its case had in the worker (``frameworks_report.run_reproduction``: the case timeout, the
-worker's resident-memory ceiling, one BLAS/OpenMP thread) and records them with the outcome;
-what a script cannot have is the worker's history (the cases run before it in that process).
+2 when the library cannot be imported. A script runs with the threads of the worker the finding
+ran in (:func:`conv_oracle.environment.threads`, recorded by the worker: the thread variables,
+set before NumPy or the library loads, and torch's intra-op threads) and prints them. The
+frameworks report runs each script once under the other limits its case had in the worker
+(``frameworks_report.run_reproduction``: the case timeout, the worker's resident-memory ceiling)
+and records them with the outcome; what a script cannot have is the worker's history (the cases
+run before it in that process: memory a library reads uninitialised holds what they left).
 """
 from __future__ import annotations
 
@@ -88,10 +91,35 @@ import base64
 import os
 import sys
 
-import numpy as np
-
 ENVIRONMENT = {environment!r}   # the library settings the candidate declares, set before its import
+# the threads the finding ran with, in the harness's worker: variables set before any library loads
+# (NumPy's BLAS included); TORCH_THREADS: torch's intra-op threads, set again after its import
+THREADS = {threads!r}
+TORCH_THREADS = {torch_threads!r}
+CPUS = {cpus!r}   # CPUs the worker could run on
 os.environ.update(ENVIRONMENT)
+os.environ.update(THREADS)
+
+import numpy as np  # noqa: E402  (after the thread variables: its BLAS sizes its pool when it loads)
+
+'''
+
+_THREADS_HELPER = '''
+def use_threads():
+    """Run with the finding's threads (the variables are set above) and say which."""
+    torch = None
+    if TORCH_THREADS:
+        try:
+            import torch
+        except ImportError:
+            pass                                      # the run says it cannot run
+    if torch is not None:
+        torch.set_num_threads(TORCH_THREADS)
+        torch_line = f"torch intra-op threads {torch.get_num_threads()} (the finding's: {TORCH_THREADS}); "
+    else:
+        torch_line = ""
+    variables = " ".join(f"{k}={v}" for k, v in THREADS.items()) or "no thread variables"
+    print(f"threads: {torch_line}{variables}; {len(os.sched_getaffinity(0))} CPUs (the finding's: {CPUS})")
 
 '''
 
@@ -135,6 +163,7 @@ def main():
     backward = {backward!r}
     print("library:", LIBRARY)
     print("case:", DESCRIPTOR)
+    use_threads()
     try:
         out = {run}(x, w, b, gy if backward else None, STRIDE, PADDING, DILATION, GROUPS{options})
     except ImportError as exc:
@@ -178,6 +207,7 @@ class Run:
 def main():
     print("library:", LIBRARY)
     print("case:", DESCRIPTOR, "relation:", RELATION)
+    use_threads()
     runs = []
     for call, bound in zip(CALLS, BOUNDS):
         try:
@@ -211,13 +241,15 @@ if __name__ == "__main__":
 
 
 def script(plugin, spec: ConvSpec, arrays, backward: bool, bounds: dict, *, kind: str, triage: str,
-           versions: dict, environment: str, filename: str) -> str:
+           versions: dict, environment: str, filename: str, threads: dict | None = None) -> str:
     """The text of a standalone reproduction of one finding.
 
     ``arrays``: the case's inputs (CaseArrays, NCHW/OIHW, in the case's dtype); ``bounds``: the
     total bound the harness used per checked output (float64 arrays of the outputs' shapes);
-    ``plugin``: a framework candidate with ``standalone`` functions and ``run``/``options``."""
-    parts = [_header(plugin, spec, kind, triage, versions, environment, filename, [
+    ``plugin``: a framework candidate with ``standalone`` functions and ``run``/``options``;
+    ``threads``: :func:`conv_oracle.environment.threads` of the worker the finding ran in (None:
+    this process's), which the script re-runs with."""
+    parts = [_header(plugin, spec, kind, triage, versions, environment, filename, threads, [
         f"Case {spec.descriptor()} ({'forward and backward' if backward else 'forward'}), failure kind: {kind}.",
         f"Declared error model: {plugin.error_model.describe()}; BOUNDS below is that model's bound plus the",
         "float64 reference's own error, per element, as computed by conv-oracle.",
@@ -244,7 +276,13 @@ def _options(plugin) -> str:
 
 
 def _header(plugin, spec: ConvSpec, kind: str, triage: str, versions: dict, environment: str, filename: str,
-            lines: list[str]) -> str:
+            threads: dict | None, lines: list[str]) -> str:
+    from .environment import thread_environment
+    from .environment import threads as current_threads
+
+    threads = threads or current_threads()
+    uses_torch = "torch" in getattr(plugin, "requires", ())
+    torch_threads = (threads.get("torch") or {}).get("intra_op") if uses_torch else None
     needs = ", ".join(f"{k} {v}" for k, v in versions.items()) or "the library"
     body = "\n".join([
         f"Candidate {plugin.name}: {plugin.description}",
@@ -254,13 +292,15 @@ def _header(plugin, spec: ConvSpec, kind: str, triage: str, versions: dict, envi
         *lines[1:],
     ])
     return (_HEADER.format(title=f"Reproduction: {plugin.name} {spec.descriptor()} ({kind})", body=body,
-                           filename=filename, needs=needs, environment=dict(plugin.environment))
-            + _ARRAY_HELPER + "".join(textwrap.dedent(inspect.getsource(f)) + "\n" for f in plugin.standalone)
+                           filename=filename, needs=needs, environment=dict(plugin.environment),
+                           threads=thread_environment(threads, torch=uses_torch), torch_threads=torch_threads,
+                           cpus=threads.get("cpus"))
+            + _THREADS_HELPER + _ARRAY_HELPER + "".join(textwrap.dedent(inspect.getsource(f)) + "\n" for f in plugin.standalone)
             + f"LIBRARY = {needs!r}\nDESCRIPTOR = {spec.descriptor()!r}\n")
 
 
 def relation_script(plugin, relation: str, spec: ConvSpec, seed: int, *, bounds_of, kind: str, triage: str,
-                    versions: dict, environment: str, filename: str) -> str:
+                    versions: dict, environment: str, filename: str, threads: dict | None = None) -> str:
     """The text of a standalone reproduction of a relation finding: the library called on each case
     the relation ``relation`` makes from ``(spec, seed)`` (exact bytes), and the relation itself
     re-checked on what it returns, by the relation's own sides function (its source, copied).
@@ -271,7 +311,7 @@ def relation_script(plugin, relation: str, spec: ConvSpec, seed: int, *, bounds_
 
     plan, sides = R.PARTS[relation]
     calls, params = plan(spec, seed)
-    parts = [_header(plugin, spec, kind, triage, versions, environment, filename, [
+    parts = [_header(plugin, spec, kind, triage, versions, environment, filename, threads, [
         f"Relation {relation} (oracle-free) on case {spec.descriptor()}, seed {seed}, failure kind: {kind}:",
         f"{textwrap.dedent(sides.__doc__ or '').strip()}",
         f"The library is called on the {len(calls)} case(s) of the relation; each side of a check is held",

@@ -193,7 +193,7 @@ def test_frameworks_html_renders_in_headless_chromium(planted_report, chromium, 
     assert not console and pixels.std() > 10 and (pixels < 200).mean() > 0.01, "blank page or no plot"
 
 
-def _relation_script(tmp_path, target: str, relation: str, descriptor: str, seed: int = 0):
+def _relation_script(tmp_path, target: str, relation: str, descriptor: str, seed: int = 0, threads=None):
     """A relation finding's standalone script, written as the frameworks report writes it, and its run."""
     from conv_oracle import registry
     from conv_oracle.engine import relation_case
@@ -206,7 +206,7 @@ def _relation_script(tmp_path, target: str, relation: str, descriptor: str, seed
     path = tmp_path / "relation.py"
     path.write_text(relation_script(plugin, relation, spec, seed, bounds_of=Calls(plugin).bounds, kind=record.kind
                                     or "pass", triage="-", versions={"numpy": "any"}, environment="here",
-                                    filename=path.name))
+                                    filename=path.name, threads=threads))
     run = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=300, cwd="/",
                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert "conv_oracle" not in path.read_text().replace("conv-oracle", "")       # standalone
@@ -256,3 +256,35 @@ def test_a_float64_conv_computed_in_float32_is_triaged_as_float32_accumulation()
     verdict = triage(plugin, result)
     assert (verdict.category, verdict.model) == (PRECISION, "f32-accumulation"), verdict
 
+
+
+def test_a_finding_made_with_two_threads_is_rerun_with_two(tmp_path):
+    """The worker records the threads its cases ran with (a plugin's setup set torch to two), the
+    finding holds them, and its script re-runs with them and says so: under one thread (what every
+    script ran with before) this fault does not show."""
+    report = build_frameworks([f"{PLANTED}:WrongWithTwoThreads"], profile="ci", examples=6, out_dir=str(tmp_path),
+                              jax=False, progress=False)
+    (failure, *_), = [e["failures"] for e in report["implementations"]]
+    reproduction = failure["reproduction"]
+    assert reproduction["threads"]["torch"]["intra_op"] == 2, reproduction["threads"]
+    assert reproduction["reproduced"] is True, reproduction
+    assert "threads: torch intra-op threads 2 (the finding's: 2); " in reproduction["output"], reproduction["output"]
+    assert "OMP_NUM_THREADS=2" in reproduction["output"] and "OPENBLAS_NUM_THREADS=1" in reproduction["output"]
+    assert "the worker's threads: torch intra-op 2, " in reproduction["limits"], reproduction["limits"]
+    schema_doc.validate("frameworks", json.loads(json.dumps(report)))
+    one_thread = subprocess.run([sys.executable, str(tmp_path / reproduction["script"])], capture_output=True,
+                                text=True, timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=""))
+    assert one_thread.returncode == 1 and "torch intra-op threads 2" in one_thread.stdout, \
+        one_thread.stdout + one_thread.stderr             # launched with one thread, it sets its own
+
+
+def test_a_relation_script_runs_with_the_threads_of_its_finding(tmp_path):
+    from conv_oracle.frameworks_report import run_reproduction
+
+    threads = {"cpus": 2, "torch": {"intra_op": 2, "inter_op": 1}, "pools": [], "variables": {}}
+    record, run = _relation_script(tmp_path, "torch-eager", "homogeneity", "n2c3h6w6f2k3b1 f32", threads=threads)
+    assert run.returncode == 0 and "threads: torch intra-op threads 2 (the finding's: 2); OMP_NUM_THREADS=2" \
+        in run.stdout, run.stdout + run.stderr
+    rerun = run_reproduction(str(tmp_path / "relation.py"), "relation: homogeneity", 120, threads=threads, torch=True)
+    assert "the worker's threads: torch intra-op 2, OMP_NUM_THREADS=2" in rerun["limits"], rerun
+    assert "torch intra-op threads 2" in rerun["output"] and rerun["reproduced"] is False, rerun

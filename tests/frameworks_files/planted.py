@@ -103,3 +103,26 @@ class Segfaults(Planted):
 class DiesAfterFiveCalls(Planted):
     name = "planted-dies-after-five-calls"
     options = {"fault": "dies-after-five-calls"}
+
+
+def run_wrong_with_two_threads(x, w, b, gy, stride, padding, dilation, groups):
+    """A direct conv2d whose output is doubled when torch computes with two or more intra-op
+    threads: a fault that shows only under the thread settings of the process it runs in."""
+    import torch
+
+    out = run_planted(x, w, b, gy, stride, padding, dilation, groups)
+    if torch.get_num_threads() >= 2:
+        out["y"] = out["y"] * 2
+    return out
+
+
+class WrongWithTwoThreads(Planted):
+    name = "planted-wrong-with-two-threads"
+    requires = ("torch",)
+    run = run_wrong_with_two_threads
+    standalone = (run_planted, run_wrong_with_two_threads)
+
+    def setup(self) -> None:
+        import torch
+
+        torch.set_num_threads(2)          # the worker starts with one thread; this candidate asks for two
