@@ -1,7 +1,9 @@
 """JAX oracle: ``lax.conv_general_dilated`` (precision=HIGHEST, x64) and ``jax.vjp``.
 
-Compilation costs 0.3-0.5 s per new shape, so every case is first rewritten as an
-equivalent *canonical* problem whose shapes fall into a few buckets:
+Compilation costs 0.15-0.3 s per new shape (fwd + vjp: three convolutions, which XLA's CPU
+backend emits as loops for float64, so its optimisation level matters: level 0 compiles ~1.7x
+faster but runs 18-40x slower), so every case is first rewritten as an equivalent *canonical*
+problem whose shapes fall into a few buckets:
 
 * padding becomes explicit zeros around x;
 * dilation becomes a polyphase split: each of the dh*dw input phases, stacked along the
@@ -64,7 +66,7 @@ def settings() -> dict:
 
 def _bucket(n: int, smallest: int, factor: int) -> int:
     """Smallest ``smallest * factor**k >= n``: coarse buckets, so that a fuzzing run compiles
-    a handful of functions (0.3-0.5 s each) instead of one per drawn shape."""
+    a handful of functions (0.15-0.3 s each) instead of one per drawn shape."""
     size = smallest
     while size < n:
         size *= factor
@@ -73,11 +75,15 @@ def _bucket(n: int, smallest: int, factor: int) -> int:
 
 KERNEL_BUCKETS = (1, 3, 5, 9, 17, 33, 65)  # zero taps appended
 FINE_KERNEL_BUCKETS = (1, 3, 5, 7, 9, 17, 33, 65)
-# Multiply-adds (fwd) up to which a coarse bucket is used: cheap, and it serves many small
-# cases with one compilation. A larger problem, like a realistic layer (32 channels, 16x16),
-# would cost 100x its own work there; it gets a fine bucket (each size at most 2x, the image
-# side 1.5x) or reuses a compiled one that costs at most REUSE_FACTOR times that much (a compilation,
-# 0.3-1 s, costs more than running a 16x larger problem).
+# Multiply-adds (fwd) up to which a coarse bucket is used, and up to which any compiled bucket that
+# holds a case may serve it: ~0.3 ms a call (fwd + vjp run at ~1.5-2 ns a multiply-add; a call's
+# fixed cost is 0.02-0.04 ms), and it serves many small cases with one compilation. A larger problem, like a
+# realistic layer (32 channels, 16x16), would cost 100x its own work there; it gets a fine bucket
+# (each size at most 2x, the image side 1.5x) or reuses a compiled one that costs at most
+# REUSE_FACTOR times that much (a compilation costs more than running a 16x larger problem).
+# At 2M, small cases ran in whatever large bucket was compiled first (a 1x1, 4-channel 3x15 case in
+# a 16x8-channel 3x3 24x24 bucket: 770x its work); at 200k a run compiles 1.05-1.6x as many buckets
+# and the JAX work per case halves (dev, budget 3000: 0.58 -> 0.27 ms).
 COARSE_MACS = 200_000
 REUSE_FACTOR = 16
 _compiled_keys: list[tuple[int, ...]] = []     # in this process, in order
