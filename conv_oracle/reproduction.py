@@ -247,8 +247,8 @@ def script(plugin, spec: ConvSpec, arrays, backward: bool, bounds: dict, *, kind
     ``arrays``: the case's inputs (CaseArrays, NCHW/OIHW, in the case's dtype); ``bounds``: the
     total bound the harness used per checked output (float64 arrays of the outputs' shapes);
     ``plugin``: a framework candidate with ``standalone`` functions and ``run``/``options``;
-    ``threads``: :func:`conv_oracle.environment.threads` of the worker the finding ran in (None:
-    this process's), which the script re-runs with."""
+    ``threads``: :func:`conv_oracle.environment.threads` of the worker the finding ran in, which
+    the script re-runs with (None: one BLAS/OpenMP thread)."""
     parts = [_header(plugin, spec, kind, triage, versions, environment, filename, threads, [
         f"Case {spec.descriptor()} ({'forward and backward' if backward else 'forward'}), failure kind: {kind}.",
         f"Declared error model: {plugin.error_model.describe()}; BOUNDS below is that model's bound plus the",
@@ -278,9 +278,10 @@ def _options(plugin) -> str:
 def _header(plugin, spec: ConvSpec, kind: str, triage: str, versions: dict, environment: str, filename: str,
             threads: dict | None, lines: list[str]) -> str:
     from .environment import thread_environment
-    from .environment import threads as current_threads
+    from .isolation import ONE_THREAD_ENVIRONMENT
 
-    threads = threads or current_threads()
+    if threads is None:   # no worker's record: one BLAS/OpenMP thread, as run_reproduction runs it then
+        threads = {"cpus": None, "torch": None, "pools": [], "variables": dict(ONE_THREAD_ENVIRONMENT)}
     uses_torch = "torch" in getattr(plugin, "requires", ())
     torch_threads = (threads.get("torch") or {}).get("intra_op") if uses_torch else None
     needs = ", ".join(f"{k} {v}" for k, v in versions.items()) or "the library"
