@@ -4,6 +4,8 @@ A script holds the failing case's arrays (exact bytes), the candidate's own ``ru
 (its source, which imports only the library and NumPy), a float64 direct-convolution
 reference written with NumPy (:func:`reference64`, copied too) and the bound the harness used.
 It imports nothing from conv-oracle, so it can go into a library's bug tracker as it is.
+The arrays are NCHW/OIHW; the script hands them to the candidate in its declared layout (NHWC x and gy,
+HWIO w for an NHWC candidate such as TensorFlow's) and judges its outputs back in NCHW/OIHW, as the harness does.
 A relation finding's script (:func:`relation_script`) holds instead every case the relation calls
 the library on, the declared bound of each, and the relation's own sides function
 (``conv_oracle.relations.*_sides``, its source): it re-checks the relation that failed, not the
@@ -132,6 +134,13 @@ def _array(data, dtype, shape):
 
 '''
 
+_LAYOUT_HELPER = '''
+def in_layout(x, w, gy):
+    """The NCHW/OIHW arrays below as the candidate takes them (LAYOUT), contiguous, as conv-oracle hands them over."""
+    return tuple(None if a is None else np.ascontiguousarray(a) for a in _to_layout(LAYOUT, x, w, gy))
+
+'''
+
 _JUDGE = '''
 
 def judge(name, got, want, bound):
@@ -164,8 +173,9 @@ def main():
     print("library:", LIBRARY)
     print("case:", DESCRIPTOR)
     use_threads()
+    xl, wl, gyl = in_layout(x, w, gy if backward else None)
     try:
-        out = {run}(x, w, b, gy if backward else None, STRIDE, PADDING, DILATION, GROUPS{options})
+        out = _from_layout(LAYOUT, {run}(xl, wl, b, gyl, STRIDE, PADDING, DILATION, GROUPS{options}))
     except ImportError as exc:
         print(f"cannot run: {{exc}} (install the library named above)")
         return 2
@@ -210,9 +220,10 @@ def main():
     use_threads()
     runs = []
     for call, bound in zip(CALLS, BOUNDS):
+        xl, wl, gyl = in_layout(call["x"], call["w"], call["gy"] if call["backward"] else None)
         try:
-            out = {run}(call["x"], call["w"], call["b"], call["gy"] if call["backward"] else None, call["stride"],
-                        call["padding"], call["dilation"], call["groups"]{options})
+            out = _from_layout(LAYOUT, {run}(xl, wl, call["b"], gyl, call["stride"], call["padding"],
+                                             call["dilation"], call["groups"]{options}))
         except ImportError as exc:
             print(f"cannot run: {{exc}} (install the library named above)")
             return 2
@@ -297,7 +308,17 @@ def _header(plugin, spec: ConvSpec, kind: str, triage: str, versions: dict, envi
                            threads=thread_environment(threads, torch=uses_torch), torch_threads=torch_threads,
                            cpus=threads.get("cpus"))
             + _THREADS_HELPER + _ARRAY_HELPER + "".join(textwrap.dedent(inspect.getsource(f)) + "\n" for f in plugin.standalone)
-            + f"LIBRARY = {needs!r}\nDESCRIPTOR = {spec.descriptor()!r}\n")
+            + _layout_part(plugin.layout) + f"LIBRARY = {needs!r}\nDESCRIPTOR = {spec.descriptor()!r}\n")
+
+
+def _layout_part(layout: str) -> str:
+    """LAYOUT and the harness's own layout conversions (their source): the arrays of a script are NCHW/OIHW,
+    an NHWC candidate takes NHWC x and gy and HWIO w and returns NHWC y and dx and HWIO dw."""
+    from .runner import _from_layout, _to_layout
+
+    return (f"LAYOUT = {layout!r}   # the candidate's layout\n\n"
+            + "".join(textwrap.dedent(inspect.getsource(f)) + "\n\n" for f in (_to_layout, _from_layout))
+            + _LAYOUT_HELPER)
 
 
 def relation_script(plugin, relation: str, spec: ConvSpec, seed: int, *, bounds_of, kind: str, triage: str,

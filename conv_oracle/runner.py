@@ -134,8 +134,8 @@ def _copied(value):
 
 # ---- layout ---------------------------------------------------------------------------------
 def _to_layout(layout: str, x, w, gy):
-    if layout == "NHWC":  # x, gy: NCHW -> NHWC; w: OIHW -> HWIO
-        return x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), gy.transpose(0, 2, 3, 1)
+    if layout == "NHWC":  # x, gy: NCHW -> NHWC; w: OIHW -> HWIO (gy None: a forward call)
+        return x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), None if gy is None else gy.transpose(0, 2, 3, 1)
     return x, w, gy
 
 

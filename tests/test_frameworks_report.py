@@ -288,3 +288,40 @@ def test_a_relation_script_runs_with_the_threads_of_its_finding(tmp_path):
     rerun = run_reproduction(str(tmp_path / "relation.py"), "relation: homogeneity", 120, threads=threads, torch=True)
     assert "the worker's threads: torch intra-op 2, OMP_NUM_THREADS=2" in rerun["limits"], rerun
     assert "torch intra-op threads 2" in rerun["output"] and rerun["reproduced"] is False, rerun
+
+
+def test_an_nhwc_candidates_script_hands_it_nhwc_arrays(tmp_path):
+    """A script's arrays are NCHW/OIHW; an NHWC candidate (TensorFlow's layout) gets them as the harness
+    hands them over, NHWC x / HWIO w, and its NHWC y is judged in NCHW: the planted bias fault reproduces
+    as a bound failure (not a shape mismatch), and the same library without the fault does not."""
+    from conv_oracle import bounds as B
+    from conv_oracle import registry
+    from conv_oracle.reproduction import script
+    from conv_oracle.spec import ConvSpec
+    from conv_oracle.triage import evidence
+
+    report = build_frameworks([f"{PLANTED}:NHWCDropsBias"], profile="ci", examples=12, out_dir=str(tmp_path),
+                              jax=False, progress=False)
+    (entry,) = report["implementations"]
+    assert entry["status"] == "fail" and entry["failures"], entry["status"]
+    for failure in entry["failures"]:
+        reproduction = failure["reproduction"]
+        assert reproduction["reproduced"] is True, reproduction
+        assert "elements over the bound" in reproduction["output"], reproduction["output"]
+        assert "LAYOUT = 'NHWC'" in (tmp_path / reproduction["script"]).read_text()
+
+    plugin, spec = registry.load(f"{PLANTED}:NHWCNoFault"), ConvSpec.parse("n2c3h5w7f4k3p1b1 f32")
+    ev = evidence(plugin, spec, 0, "normal", False)
+    path = tmp_path / "nhwc_no_fault.py"
+    path.write_text(script(plugin, spec, ev.arrays, False, {"y": B.total_bounds(plugin.error_model, ev.ctx,
+                                                                                 "normal")["y"]},
+                           kind="-", triage="-", versions={"numpy": "any"}, environment="here", filename=path.name))
+    run = subprocess.run([sys.executable, "-I", str(path)], capture_output=True, text=True, timeout=120, cwd="/",
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert run.returncode == 0 and "not reproduced" in run.stdout, run.stdout + run.stderr
+
+
+def test_an_nhwc_candidates_relation_script_holds_where_the_relation_does(tmp_path):
+    record, run = _relation_script(tmp_path, f"{PLANTED}:NHWCNoFault", "batch", "n3c2h6w6f2k3 f32")
+    assert record.ok, record.message()
+    assert run.returncode == 0 and "not reproduced" in run.stdout, run.stdout + run.stderr

@@ -126,3 +126,23 @@ class WrongWithTwoThreads(Planted):
         import torch
 
         torch.set_num_threads(2)          # the worker starts with one thread; this candidate asks for two
+
+
+def run_planted_nhwc(x, w, b, gy, stride, padding, dilation, groups, *, fault=""):
+    """``run_planted`` behind an NHWC x / HWIO w / NHWC y interface, as TensorFlow's is."""
+    out = run_planted(x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1), b, gy, stride, padding, dilation, groups,
+                      fault=fault)
+    return {"y": out["y"].transpose(0, 2, 3, 1)}
+
+
+class NHWCNoFault(Planted):
+    name = "planted-nhwc-no-fault"
+    layout = "NHWC"
+    run = run_planted_nhwc
+    standalone = (run_planted, run_planted_nhwc)
+
+
+class NHWCDropsBias(NHWCNoFault):
+    name = "planted-nhwc-drops-bias"
+    capabilities = DropsBias.capabilities
+    options = {"fault": "drops-bias"}
