@@ -134,10 +134,19 @@ def _array(data, dtype, shape):
 
 '''
 
-_LAYOUT_HELPER = '''
-def in_layout(x, w, gy):
-    """The NCHW/OIHW arrays below as the candidate takes them (LAYOUT), contiguous, as conv-oracle hands them over."""
-    return tuple(None if a is None else np.ascontiguousarray(a) for a in _to_layout(LAYOUT, x, w, gy))
+_CALL_HELPER = '''
+def call_library(x, w, b, gy, stride, padding, dilation, groups):
+    """The candidate on NCHW/OIHW arrays, handed over in its LAYOUT (contiguous, as conv-oracle does):
+    (its outputs in NCHW/OIHW, None), or (None, the exit status) when it cannot be imported or raises."""
+    xl, wl, gyl = (None if a is None else np.ascontiguousarray(a) for a in _to_layout(LAYOUT, x, w, gy))
+    try:
+        return _from_layout(LAYOUT, RUN(xl, wl, b, gyl, stride, padding, dilation, groups, **OPTIONS)), None
+    except ImportError as exc:
+        print(f"cannot run: {exc} (install the library named above)")
+        return None, 2
+    except Exception as exc:
+        print(f"REPRODUCED: the library raised {type(exc).__name__}: {exc}")
+        return None, 1
 
 '''
 
@@ -173,15 +182,9 @@ def main():
     print("library:", LIBRARY)
     print("case:", DESCRIPTOR)
     use_threads()
-    xl, wl, gyl = in_layout(x, w, gy if backward else None)
-    try:
-        out = _from_layout(LAYOUT, {run}(xl, wl, b, gyl, STRIDE, PADDING, DILATION, GROUPS{options}))
-    except ImportError as exc:
-        print(f"cannot run: {{exc}} (install the library named above)")
-        return 2
-    except Exception as exc:
-        print(f"REPRODUCED: the library raised {{type(exc).__name__}}: {{exc}}")
-        return 1
+    out, status = call_library(x, w, b, gy if backward else None, STRIDE, PADDING, DILATION, GROUPS)
+    if status is not None:
+        return status
     truth, scale = reference64(x, w, b, gy if backward else None, STRIDE, PADDING, DILATION, GROUPS)
     found = []
     for name, bound in BOUNDS.items():
@@ -220,16 +223,10 @@ def main():
     use_threads()
     runs = []
     for call, bound in zip(CALLS, BOUNDS):
-        xl, wl, gyl = in_layout(call["x"], call["w"], call["gy"] if call["backward"] else None)
-        try:
-            out = _from_layout(LAYOUT, {run}(xl, wl, call["b"], gyl, call["stride"], call["padding"],
-                                             call["dilation"], call["groups"]{options}))
-        except ImportError as exc:
-            print(f"cannot run: {{exc}} (install the library named above)")
-            return 2
-        except Exception as exc:
-            print(f"REPRODUCED: the library raised {{type(exc).__name__}}: {{exc}}")
-            return 1
+        out, status = call_library(call["x"], call["w"], call["b"], call["gy"] if call["backward"] else None,
+                                   call["stride"], call["padding"], call["dilation"], call["groups"])
+        if status is not None:
+            return status
         runs.append(Run(call, out, bound))
     try:
         sides = {sides}(runs, **PARAMS)
@@ -272,7 +269,7 @@ def script(plugin, spec: ConvSpec, arrays, backward: bool, bounds: dict, *, kind
         parts.append(f"{name} = {_encode(a)}\n")
     parts.append("BOUNDS = " + _encode_bounds(bounds) + "\n")
     parts.append(_JUDGE)
-    parts.append(_MAIN.format(backward=backward, run=plugin.run_function().__name__, options=_options(plugin)))
+    parts.append(_MAIN.format(backward=backward))
     return "".join(parts)
 
 
@@ -280,10 +277,6 @@ def _encode_bounds(bounds: dict | None) -> str:
     if bounds is None:
         return "None"
     return "{\n" + "".join(f"    {o!r}: {_encode(np.asarray(v, dtype=np.float64))},\n" for o, v in bounds.items()) + "}"
-
-
-def _options(plugin) -> str:
-    return "".join(f", {k}={v!r}" for k, v in plugin.options.items())
 
 
 def _header(plugin, spec: ConvSpec, kind: str, triage: str, versions: dict, environment: str, filename: str,
@@ -308,17 +301,19 @@ def _header(plugin, spec: ConvSpec, kind: str, triage: str, versions: dict, envi
                            threads=thread_environment(threads, torch=uses_torch), torch_threads=torch_threads,
                            cpus=threads.get("cpus"))
             + _THREADS_HELPER + _ARRAY_HELPER + "".join(textwrap.dedent(inspect.getsource(f)) + "\n" for f in plugin.standalone)
-            + _layout_part(plugin.layout) + f"LIBRARY = {needs!r}\nDESCRIPTOR = {spec.descriptor()!r}\n")
+            + _call_part(plugin) + f"LIBRARY = {needs!r}\nDESCRIPTOR = {spec.descriptor()!r}\n")
 
 
-def _layout_part(layout: str) -> str:
-    """LAYOUT and the harness's own layout conversions (their source): the arrays of a script are NCHW/OIHW,
-    an NHWC candidate takes NHWC x and gy and HWIO w and returns NHWC y and dx and HWIO dw."""
+def _call_part(plugin) -> str:
+    """How the script calls the candidate: RUN, OPTIONS, LAYOUT and the harness's own layout conversions
+    (their source). A script's arrays are NCHW/OIHW; an NHWC candidate takes NHWC x and gy and HWIO w and
+    returns NHWC y and dx and HWIO dw."""
     from .runner import _from_layout, _to_layout
 
-    return (f"LAYOUT = {layout!r}   # the candidate's layout\n\n"
+    return (f"RUN = {plugin.run_function().__name__}\nOPTIONS = {dict(plugin.options)!r}\n"
+            f"LAYOUT = {plugin.layout!r}   # the candidate's layout\n\n"
             + "".join(textwrap.dedent(inspect.getsource(f)) + "\n\n" for f in (_to_layout, _from_layout))
-            + _LAYOUT_HELPER)
+            + _CALL_HELPER)
 
 
 def relation_script(plugin, relation: str, spec: ConvSpec, seed: int, *, bounds_of, kind: str, triage: str,
@@ -357,6 +352,5 @@ def relation_script(plugin, relation: str, spec: ConvSpec, seed: int, *, bounds_
             encoded_bounds.append("None")
     parts.append("]\nBOUNDS = [\n" + "".join(f"    {b},\n" for b in encoded_bounds) + "]\n")
     parts.append(_JUDGE)
-    parts.append(_RELATION_MAIN.format(run=plugin.run_function().__name__, options=_options(plugin),
-                                       sides=sides.__name__))
+    parts.append(_RELATION_MAIN.format(sides=sides.__name__))
     return "".join(parts)
