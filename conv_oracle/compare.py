@@ -118,7 +118,8 @@ def compare_output(name: str, got, truth: np.ndarray, bound: np.ndarray, dtype: 
     got64 = got.astype(np.float64, copy=False)   # explicit upcast: bf16 arithmetic and reductions stay in bf16
     total = got.size
     with np.errstate(invalid="ignore"):          # inf - inf is NaN: such a case takes the exact path below
-        err = np.abs(got64 - truth)
+        err = got64 - truth
+        np.abs(err, out=err)                     # |got - truth| in the difference's own array
     # A NaN or Inf in either array makes the difference, and so the largest error, NaN or Inf: when
     # that is finite, so is every value (the common case: the patterns need no look)
     all_finite = total == 0 or bool(np.maximum.reduce(err, axis=None) < np.inf) or bool(
@@ -163,7 +164,8 @@ def agrees(got, truth: np.ndarray, bound: np.ndarray, dtype: str) -> bool:
     if not (isinstance(got, np.ndarray) and got.shape == truth.shape and got.dtype == np.dtype(dtype)):
         return False
     with np.errstate(invalid="ignore"):          # inf - inf
-        err = np.abs(got.astype(np.float64, copy=False) - truth)
+        err = got.astype(np.float64, copy=False) - truth
+        np.abs(err, out=err)
     # the largest error finite: every value of both is (a NaN or Inf in either makes it NaN or Inf)
     return err.size == 0 or bool(np.maximum.reduce(err, axis=None) < np.inf and (err <= bound).all())
 

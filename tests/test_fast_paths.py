@@ -181,3 +181,20 @@ def test_a_record_is_the_dataclass_dict():
         record = result.to_dict()
         assert record == expected and list(record) == list(expected)
         assert record["jax"] is not result.jax and record["jax"]["verdicts"][0] is not result.jax["verdicts"][0]
+
+
+@settings(max_examples=60)
+@given(st.sampled_from(["n1c2h4w4f3k3p1", "n2c3h5w4f2k2x3s2p1,0,0,1b0", "n1c4h3w3f4k3p1g2"]),
+       st.integers(0, 2**16), st.sampled_from(["normal", "integer", "magnitudes", "extremes", "nonfinite"]))
+def test_a_contexts_integer_checks_are_the_plain_ones(descriptor, seed, fill):
+    """BoundContext.integer_valued answers once per input what integer_valued answers every time."""
+    from conv_oracle.bounds import integer_valued
+
+    spec = ConvSpec.parse(descriptor)
+    a = make_arrays(spec, seed, fill).as_float64()
+    truth, scale = torch_oracle.reference(spec, a.x, a.w, a.b, a.gy)
+    ctx = bound_context(spec, a, scale, truth)
+    for _ in range(2):                                  # computed, then remembered
+        for array in (ctx.x, ctx.w, ctx.b, ctx.gy, np.round(ctx.x), ctx.x + 0.5):
+            if array is not None:
+                assert ctx.integer_valued(array) == integer_valued(array)
