@@ -1,6 +1,6 @@
-"""The oracle's gathered path (grouped cases: im2col and matmuls in NumPy) against torch's own
-grouped ``conv2d`` and ``convolution_backward`` in float64, on drawn grouped specs with every
-geometry (stride, dilation, asymmetric padding, bias, batch) and every fill.
+"""The oracle's gathered path (small cases: im2col and matmuls in NumPy) against torch's own
+``conv2d`` and ``convolution_backward`` in float64, on drawn grouped and ungrouped specs with
+every geometry (stride, dilation, asymmetric padding, bias, batch) and every fill.
 
 Two float64 sums of the same K products in different orders are each within gamma_K * scale
 of the exact result, so they differ by at most the cross bound (``bounds.cross_bounds``):
@@ -37,7 +37,7 @@ def grouped_specs(draw, min_groups=2):
 
 
 def _torch_grouped(spec, a):
-    """torch's grouped float64 path: (truth, scale)."""
+    """torch's float64 path (per group when grouped): (truth, scale)."""
     truth = torch_oracle._fwd_bwd(spec, a.x, a.w, a.b, a.gy, spec.groups)
     scale = torch_oracle._fwd_bwd(spec, np.abs(a.x), np.abs(a.w), None if a.b is None else np.abs(a.b),
                                   np.abs(a.gy), spec.groups)
@@ -78,30 +78,30 @@ def _identical(a, b):
 
 
 @pytest.mark.parametrize("descriptor", ["n2c8h5w5f8k3p1,1,2,1g8b1 f64", "n3c9h5w2f9k2x1s3x1p0,1,1,0d3x1g3b1 bf16",
-                                        "n4c16h8w8f16k3p1g16b1 f32", "n2c6h5w5f6k3p1b1 f64"])   # the last two: torch
+                                        "n2c6h5w5f6k3p1b1 f64", "n4c16h8w8f16k3p1g16b1 f32",
+                                        "n4c8h10w10f8k3p1b1 f32"])      # the last two: torch's
 def test_reference_takes_the_gathered_path_exactly_where_chosen(descriptor):
-    """Small grouped cases: reference and magnitudes are the gathered sums; large grouped and
-    ungrouped cases: torch's, bit for bit."""
+    """Small cases: reference and magnitudes are the gathered sums; large ones: torch's, bit for bit."""
     spec = ConvSpec.parse(descriptor)
     a = make_arrays(spec, 0).as_float64()
     truth, scale = torch_oracle.reference(spec, a.x, a.w, a.b, a.gy)
     taps = 2 * spec.n * spec.c * spec.kh * spec.kw * spec.out_hw[0] * spec.out_hw[1]
-    gathered = spec.groups > 1 and taps <= torch_oracle.GATHERED_TAPS
+    gathered = taps <= torch_oracle.GATHERED_TAPS["grouped" if spec.groups > 1 else "ungrouped"]
     assert torch_oracle._gathers(spec) == gathered
     expected = torch_oracle._gathered(spec, a.x, a.w, a.b, a.gy) if gathered else _torch_grouped(spec, a)
     assert _identical(truth, expected[0]) and _identical(scale, expected[1])
     assert _identical(torch_oracle.magnitudes(spec, a.x, a.w, a.b, a.gy), expected[1])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(spec=grouped_specs(min_groups=1).map(lambda s: s.replace(groups=1, c=s.c // s.groups, f=s.f // s.groups)),
-       seed=st.integers(0, 2**16))
-def test_the_gathered_path_matches_torch_on_ungrouped_cases_too(spec, seed):
-    a = make_arrays(spec, seed, "normal").as_float64()
+       fill=st.sampled_from(FILLS), seed=st.integers(0, 2**16))
+def test_ungrouped_cases_match_torchs_conv_within_the_float64_bound(spec, fill, seed):
+    a = make_arrays(spec, seed, fill).as_float64()
     truth, scale = torch_oracle._gathered(spec, a.x, a.w, a.b, a.gy)
     old_truth, old_scale = _torch_grouped(spec, a)
-    assert_equally_valid(spec, a, "normal", truth, old_truth, old_scale)
-    assert_equally_valid(spec, a, "normal", scale, old_scale, old_scale)
+    assert_equally_valid(spec, a, fill, truth, old_truth, old_scale)
+    assert_equally_valid(spec, a, fill, scale, old_scale, old_scale)
 
 
 def test_a_wrong_gathered_answer_is_caught():

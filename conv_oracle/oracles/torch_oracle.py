@@ -3,10 +3,11 @@
 It provides the truth for every comparison and, from the same convolutions on absolute values,
 the magnitude arrays ``s`` that the error bounds are built from.
 
-Small grouped cases (``groups > 1``, :data:`GATHERED_TAPS`) are computed instead by
+Small cases (:data:`GATHERED_TAPS`: nearly all that fuzzing draws) are computed instead by
 :func:`_gathered`: the same float64 products, gathered (im2col) and summed by matmuls in NumPy,
 truth and magnitudes in one pass. torch's float64 CPU path runs a convolution per group and
-concatenates; on the small cases fuzzing draws it is 3-14x slower. Any order of float64
+concatenates (3-14x slower on fuzzing's grouped cases), and on small ungrouped cases its four
+calls cost more than the arithmetic. Any order of float64
 summation is an equally valid reference: the harness charges the reference its own error,
 ``2 gamma_K(u64) scale + K eta64``, whatever the order (``bounds.reference_bound``), and
 ``tests/test_torch_oracle.py`` holds the two paths to each other within that.
@@ -41,6 +42,8 @@ def settings() -> dict:
         "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
         "mkldnn": torch.backends.mkldnn.is_available(),
+        "small_cases": f"NumPy {np.__version__} gathered taps + matmul in float64, up to "
+                       f"{GATHERED_TAPS['grouped']} (grouped) / {GATHERED_TAPS['ungrouped']} (ungrouped) taps",
     }
 
 
@@ -158,19 +161,21 @@ def _gathered(spec: ConvSpec, x, w, b, gy, signed: bool = True) -> list[dict]:
     return out
 
 
-#: Most taps (truth and magnitudes: 2 N C KH KW Ho Wo) gathered: beyond, the index and ``cols`` arrays
-#: outgrow the core's cache and torch's grouped path is faster (measured, one thread: n2c16h8w8f16k3p1g16,
-#: 36,864 taps, 563 -> 188 us; n4c16h8w8f16k3p1g16, 73,728 taps, 889 -> 1246 us). Fuzzing's grouped cases
-#: at budget 3000 gather at most 18,432.
-GATHERED_TAPS = 40_000
+#: Most taps (truth and magnitudes: 2 N C KH KW Ho Wo) gathered, grouped and ungrouped: beyond, the
+#: index and ``cols`` arrays outgrow the core's cache and torch is faster (measured, one thread, warm:
+#: grouped n2c16h8w8f16k3p1g16, 36,864 taps, 563 -> 188 us, n4c16h8w8f16k3p1g16, 73,728 taps,
+#: 889 -> 1246 us; ungrouped n2c8h8w8f8k3p1, 18,432 taps, 117 -> 111 us, n4c8h10w10f8k3p1, 57,600
+#: taps, 266 -> 300 us). In a fuzzing run torch's calls cost several times their warm time (its
+#: dispatcher runs cold between cases): truth and magnitudes per example, loop, dev, budget 3000,
+#: pinned, 0.34 -> 0.13 ms with small ungrouped cases gathered too.
+GATHERED_TAPS = {"grouped": 40_000, "ungrouped": 20_000}
 
 
 def _gathers(spec: ConvSpec) -> bool:
-    """Whether :func:`_gathered` computes this case: grouped (torch loops over the groups) and small."""
-    if spec.groups == 1:
-        return False
+    """Whether :func:`_gathered` computes this case: small enough (:data:`GATHERED_TAPS`)."""
     ho, wo = spec.out_hw
-    return 2 * spec.n * spec.c * spec.kh * spec.kw * ho * wo <= GATHERED_TAPS
+    limit = GATHERED_TAPS["grouped" if spec.groups > 1 else "ungrouped"]
+    return 2 * spec.n * spec.c * spec.kh * spec.kw * ho * wo <= limit
 
 
 def reference(spec: ConvSpec, x, w, b, gy) -> tuple[dict, dict]:
@@ -178,10 +183,9 @@ def reference(spec: ConvSpec, x, w, b, gy) -> tuple[dict, dict]:
 
     scale[o] is the same quantity computed on |x|, |w|, |b|, |gy|: for y that is
     conv(|x|,|w|)+|b|, for dx conv_transpose(|gy|,|w|), for dw corr(|x|,|gy|), for db sum|gy|.
-    Ungrouped and large grouped cases: two plain torch calls, signed and absolute (one batched
-    call with the two problems side by side as 2g groups, tried, takes torch's grouped path,
-    1.1-2.2x slower: n4c32h16w16f32k3p1, 8.6 ms against 3.9 ms). Small grouped cases: both in one
-    :func:`_gathered` pass.
+    Small cases: both in one :func:`_gathered` pass. Larger ones: two plain torch calls, signed
+    and absolute (one batched call with the two problems side by side as 2g groups, tried, takes
+    torch's grouped path, 1.1-2.2x slower: n4c32h16w16f32k3p1, 8.6 ms against 3.9 ms).
     """
     if _gathers(spec):
         truth, scale = _gathered(spec, x, w, b, gy)
