@@ -15,8 +15,6 @@ A campaign that drew far fewer cases than it asked for is ``insufficient``, neve
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import threading
 import time
@@ -428,28 +426,6 @@ class _Campaign:
         self.summary.findings.append(Finding(signature, search, firsts.get(signature, shrunk), shrunk))
 
 
-# Allocations between young-generation collections during a campaign (CPython's default is 700).
-# An example allocates a few thousand containers (Hypothesis's choice nodes and spans, verdicts)
-# that mostly die with it, so at 700 the collector ran ~4 times an example and promoted what was
-# live at that moment, and every tenth older collection and the occasional full one (one
-# scan of the whole torch/JAX/Hypothesis heap: ~0.15 s, 0.6 ms an example of the pass it falls in)
-# followed. At 10,000: 0.03-0.05 ms an example instead of 0.06-0.11, no full collection in the
-# measured passes (loop, dev, budget 3000, pinned). Cyclic garbage waits at most 10,000 allocations.
-YOUNG_COLLECTION_THRESHOLD = 10_000
-
-
-@contextlib.contextmanager
-def fewer_collections():
-    """Young-generation collections every YOUNG_COLLECTION_THRESHOLD allocations at least, the
-    previous thresholds restored after."""
-    previous = gc.get_threshold()
-    gc.set_threshold(max(previous[0], YOUNG_COLLECTION_THRESHOLD), *previous[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-
-
 def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: int | None = None,
                  minutes: float | None = None, seed: int | None = None, jax_worker=None, on_result=None,
                  on_record=None, searches=None, executor=None, resume: dict | None = None,
@@ -504,7 +480,7 @@ def run_campaign(plugin: ConvPlugin, *, profile: str | None = "dev", examples: i
     caps = plugin.capabilities
     t0 = time.perf_counter()
     try:
-        with single_threaded(), profiles.import_independent_draws(), fewer_collections():
+        with single_threaded(), profiles.import_independent_draws():
             for name in runnable:
                 if stop_on_failure and summary.findings:
                     summary.skipped[name] = "an earlier search failed (stop on failure)"

@@ -133,26 +133,3 @@ def test_homogeneity_owes_no_exactness_on_the_subnormal_grid():
     assert not dw.exact_required and dw.max_ratio > 0      # the case does reach the subnormal grid
     normal = relation_case(Im2colConv(), "homogeneity", ConvSpec.parse("n2c3h5w5f2k3 f32"), 0)
     assert all(v.exact_required for v in normal.verdicts)
-
-
-def test_a_campaign_collects_young_garbage_less_often_and_restores_the_collector():
-    """Inside a campaign the young generation is collected at most every
-    YOUNG_COLLECTION_THRESHOLD allocations; after it (failed or not) the thresholds are as before."""
-    import gc
-
-    from conv_oracle import engine
-
-    seen = []
-    before = gc.get_threshold()
-
-    class Watching(LoopConv):
-        def forward(self, x, w, b, spec):
-            seen.append(gc.get_threshold())
-            return super().forward(x, w, b, spec)
-
-    run_campaign(Watching(), profile="ci", examples=3, searches=["oracle"], database=None)
-    assert seen and all(t[0] >= engine.YOUNG_COLLECTION_THRESHOLD and t[1:] == before[1:] for t in seen)
-    assert gc.get_threshold() == before
-    with pytest.raises(ValueError):
-        run_campaign(Watching(), profile="ci", examples=3, searches=["no such search"])
-    assert gc.get_threshold() == before
