@@ -359,15 +359,18 @@ class CrossCheck:
     with a callback is handed to it from the worker's answer thread as soon as its verdict is in
     (so a stream loses nothing a killed run had judged); :meth:`finished` waits for the rest.
 
-    A sender thread hands the cases to the worker's pool: ``ProcessPoolExecutor.submit`` wakes
-    the pool's manager thread through a pipe, and its caller then waits 1-4 ms for the GIL,
-    about a seventh of a small case's time when that caller is the fuzzing thread. At most
-    IN_FLIGHT tasks are in the pool at once; the cases that arrive meanwhile go as one task
-    (a round trip costs ~0.15 ms of CPU between the two processes, as much as a small case's
-    JAX work), so batches grow exactly when the worker is the one behind."""
+    A sender thread hands the cases to the worker's pool in batches. A round trip between the
+    processes costs ~0.15 ms of CPU in this process (the pool's manager and feeder threads,
+    pipe wake-ups) and ~0.04 ms in the worker, as much as half a small case's JAX work: when
+    pinned to one core, sending each case as it came made 245 tasks of 279 cases. So the sender
+    wakes at a batch's first case and sends it LINGER seconds later (a verdict comes that much
+    later), or as soon as MAX_BATCH cases wait, or at once when :meth:`finished` waits for all.
+    At most IN_FLIGHT tasks are in the pool at once, so the worker computes one batch while the
+    next gathers."""
 
     IN_FLIGHT = 2
     MAX_BATCH = 32
+    LINGER = 0.02
 
     def __init__(self, worker):
         self.worker = worker
@@ -375,6 +378,8 @@ class CrossCheck:
         self.armed = 0
         self.idle = threading.Condition()
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()     # (future to fill, submit arguments)
+        self._send_now = threading.Event()       # MAX_BATCH cases wait, or finished() waits for all
+        self._draining = False                   # finished() waits for all: no more lingering
         self._sender: threading.Thread | None = None
         self._slots = threading.Semaphore(self.IN_FLIGHT)
 
@@ -382,8 +387,12 @@ class CrossCheck:
         stop = False
         while not stop:
             self._slots.acquire()                       # released when that task's answers are in
-            batch = []
-            item = self._outbox.get()
+            first = self._outbox.get()                  # the batch's first case (or the stop)
+            if first is not None and not self._draining:
+                if self._outbox.qsize() + 1 < self.MAX_BATCH:
+                    self._send_now.wait(self.LINGER)
+                self._send_now.clear()
+            batch, item = [], first
             while item is not None:
                 batch.append(item)
                 if len(batch) == self.MAX_BATCH:
@@ -408,9 +417,12 @@ class CrossCheck:
 
     def _stop_sender(self) -> None:
         if self._sender is not None:
+            self._draining = True
             self._outbox.put(None)
+            self._send_now.set()
             self._sender.join()
             self._sender = None
+            self._draining = False
 
     def submit(self, result: CaseResult, arrays64: CaseArrays, truth, ctx) -> None:
         if result.fill == "nonfinite":
@@ -423,6 +435,8 @@ class CrossCheck:
             self._sender.start()
         future: Future = Future()
         self._outbox.put((future, (ctx.spec, arrays64.x, arrays64.w, arrays64.b, arrays64.gy)))
+        if self._outbox.qsize() >= self.MAX_BATCH:
+            self._send_now.set()
         result.jax = {"status": PENDING, "verdicts": []}
         with self.idle:
             self.pending[id(result)] = (result, truth, ctx, future)
