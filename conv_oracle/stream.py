@@ -75,10 +75,12 @@ class ResultStream:
         try:
             yield stream
         finally:
-            try:
-                handle.close()
-            except OSError:               # a failed flush was reported by write already
-                pass
+            with stream.lock:             # a verdict the JAX answer thread hands over later is not written:
+                stream.handle = None      # the count an interrupted run reports stays what the file holds
+                try:
+                    handle.close()
+                except OSError:           # a failed flush was reported by write already
+                    pass
 
 
 def cut_torn_line(path: str) -> int:
