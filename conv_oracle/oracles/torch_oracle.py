@@ -82,7 +82,7 @@ def _forward_backward(spec: ConvSpec, x, w, b, gy) -> dict:
     return _fwd_bwd(spec, x, w, b, gy, spec.groups)
 
 
-# ---- grouped cases: gathered taps and matmuls in NumPy ------------------------------------------
+# ---- small cases: gathered taps and matmuls in NumPy --------------------------------------------
 _OUTSIDE = 1 << 40      # an axis offset that lands in padding (past any array: two of them still fit int64)
 
 

@@ -92,7 +92,7 @@ def _settings() -> dict:
 
 
 class JaxWorker:
-    """One JAX process; ``submit`` returns a Future of {y, dx, dw, db} in float64."""
+    """One JAX process; ``submit_many`` returns a Future of each case's {y, dx, dw, db} in float64."""
 
     def __init__(self):
         self._pool = ProcessPoolExecutor(
@@ -104,9 +104,6 @@ class JaxWorker:
         with sigint_ignored():            # the process starts now, deaf to Ctrl-C from its first instruction
             self._pool.submit(os.getpid)
         self._settings: dict | None = None
-
-    def submit(self, spec: ConvSpec, x, w, b, gy) -> Future:
-        return self._pool.submit(_evaluate, spec.descriptor(), x, w, b, gy)
 
     def submit_many(self, cases: list[tuple]) -> Future:
         """One task for several ``(spec, x, w, b, gy)``: a Future of the list of their answers
